@@ -1,0 +1,10 @@
+/** Every migration, in order. Released migrations are never edited: add a new one. */
+import * as initial from './001_initial.ts';
+
+export interface Migration {
+  name: string;
+  up(knex: import('knex').Knex): Promise<void>;
+  down(knex: import('knex').Knex): Promise<void>;
+}
+
+export const migrations: Migration[] = [{ name: '001_initial', ...initial }];

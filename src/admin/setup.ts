@@ -1,0 +1,71 @@
+/**
+ * First start: while no administrator exists, a one-time link opens a page that creates the first one.
+ * The link's token is stored hashed; it is spent in the same transaction that creates the admin.
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { AppError } from '../errors.ts';
+import { passwordProblem } from '../factors/password.ts';
+import { readForm } from '../http/body.ts';
+import type { Csrf } from '../http/csrf.ts';
+import type { Render } from '../http/render.ts';
+import type { Services } from '../services.ts';
+
+const setupForm = z.object({
+  token: z.string().min(1).max(200),
+  email: z.email('Enter a valid email address.').max(320, 'That email address is too long.'),
+  name: z.string().trim().max(200, 'That name is too long.').optional(),
+  password: z.string().max(1024, 'That password is too long.'),
+});
+
+/** Issues a fresh setup link when no admin exists (earlier links die). Returns the URL, or undefined. */
+export async function issueSetupLink(services: Services): Promise<string | undefined> {
+  if (await services.store.users.hasAdmin()) return undefined;
+  const token = await services.store.codes.issue('admin_setup', null, services.config.setupLinkTtlSeconds);
+  return `${services.config.issuer}/setup?token=${token}`;
+}
+
+export function setupRoutes(services: Services, render: Render, csrf: Csrf): Router {
+  const router = new Router();
+  const gone = () => new AppError('setup.link_invalid', 404, 'This setup link has expired or was already used. Restart Latchkey for a new one, or use "latchkey users add --admin".');
+
+  const page = (ctx: Context, vars: Record<string, unknown>) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'html';
+    ctx.body = render('setup.njk', { csrf: csrf.token(ctx), ...vars });
+  };
+
+  router.get('/setup', async (ctx) => {
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
+    if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
+    page(ctx, { token });
+  });
+
+  router.post('/setup', async (ctx) => {
+    const raw = await readForm(ctx);
+    csrf.verify(ctx, raw.csrf);
+    const parsed = setupForm.safeParse(raw);
+    const token = raw.token ?? '';
+    if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
+    const problem = parsed.success ? passwordProblem(parsed.data.password) : parsed.error.issues[0]!.message;
+    if (!parsed.success || problem) {
+      ctx.status = 400;
+      return page(ctx, { token, email: raw.email?.slice(0, 320), name: raw.name?.slice(0, 200), error: problem });
+    }
+    const { email, name, password } = parsed.data;
+    if (await services.store.users.findByEmail(email)) {
+      ctx.status = 400;
+      return page(ctx, { token, email, name, error: 'An account with this email address already exists. Use "latchkey users add --admin" to promote access, or choose another address.' });
+    }
+    const user = await services.store.createFirstAdmin(token, {
+      email, name: name || null, passwordHash: await services.hasher.hash(password), emailVerified: true,
+    });
+    if (!user) throw gone();
+    await services.events.record({ type: 'admin.setup', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'html';
+    ctx.body = render('setup-done.njk', { email: user.email });
+  });
+  return router;
+}

@@ -1,0 +1,63 @@
+/**
+ * Composes the Koa app in one readable list: http/* -> health -> assets -> interaction, setup -> provider.
+ * Anything our routes do not answer goes to oidc-provider (discovery, /auth, /token, /jwks, …).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Koa from 'koa';
+import type Provider from 'oidc-provider';
+import { setupRoutes } from './admin/setup.ts';
+import { assets } from './http/assets.ts';
+import { csrf } from './http/csrf.ts';
+import { errorHandler } from './http/errors.ts';
+import { securityHeaders } from './http/headers.ts';
+import { health } from './http/health.ts';
+import { trustProxies } from './http/proxy.ts';
+import { createRenderer } from './http/render.ts';
+import { requestLog } from './http/request-log.ts';
+import { interactionRoutes } from './interaction/routes.ts';
+import { createProviderHolder, type ProviderHolder } from './oidc/current.ts';
+import type { Services } from './services.ts';
+
+export interface App {
+  koa: Koa;
+  providers: ProviderHolder;
+}
+
+export async function createApp(services: Services, opts: { shuttingDown?: () => boolean } = {}): Promise<App> {
+  const { config, log, store } = services;
+  const render = createRenderer(config);
+  const forms = csrf(config);
+  const providers = await createProviderHolder({ config, store, render, log });
+  const deps = { ...services, render, csrf: forms, provider: () => providers.current() };
+
+  // proxy: true is safe because trustProxies() deletes X-Forwarded-* unless the peer is a trusted proxy.
+  const koa = new Koa({ proxy: true });
+  koa.silent = true;
+  koa.on('error', (err: unknown) => log.error({ err }, 'unhandled request error'));
+
+  const interaction = interactionRoutes(deps);
+  const setup = setupRoutes(services, render, forms);
+  const callbacks = new WeakMap<Provider, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
+
+  koa
+    .use(requestLog(log))
+    .use(errorHandler(render))
+    .use(securityHeaders(config))
+    .use(trustProxies(config))
+    .use(health(services.database, opts.shuttingDown ?? (() => false)))
+    .use(assets())
+    .use(interaction.routes())
+    .use(interaction.allowedMethods())
+    .use(setup.routes())
+    .use(async function protocol(ctx) {
+      const provider = providers.current();
+      let handle = callbacks.get(provider);
+      if (!handle) {
+        handle = provider.callback() as unknown as (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+        callbacks.set(provider, handle);
+      }
+      ctx.respond = false;
+      await handle(ctx.req, ctx.res);
+    });
+  return { koa, providers };
+}

@@ -1,0 +1,241 @@
+/**
+ * The only reader of the environment and of config/*.yaml. Everything else receives a `Config`.
+ *
+ * Order: config/default.yaml, then the file named by LATCHKEY_CONFIG, then LATCHKEY_* variables.
+ * The result is validated (zod), frozen and typed; a bad value throws a ConfigError naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseCidr } from './http/ip.ts';
+import { projectRoot } from './paths.ts';
+
+/** Values shipped in config/default.yaml that production refuses to start with. */
+export const EXAMPLE_SECRETS = Object.freeze([
+  'dev-only-encryption-key-change-me-in-production',
+  'dev-only-cookie-key-change-me-in-production',
+]);
+
+const duration = z.number().int().positive();
+const secret = z.string().min(32, 'must be at least 32 characters');
+
+const url = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an absolute http(s) URL');
+
+const cidrOrIp = z.string().refine((v) => parseCidr(v) !== undefined, 'must be an IP address or CIDR range');
+
+export const configSchema = z.strictObject({
+  env: z.enum(['development', 'production', 'test']),
+  issuer: url.refine((v) => !new URL(v).search && !new URL(v).hash, 'must not have a query or fragment'),
+  host: z.string().min(1),
+  port: z.number().int().min(0).max(65535),
+  productName: z.string().min(1).max(60),
+  database: z.strictObject({
+    /** PostgreSQL connection string; when absent the embedded database under dataDir is used. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    dataDir: z.string().min(1),
+    poolMax: z.number().int().min(1).max(100),
+  }),
+  secrets: z.strictObject({
+    /** Encrypts TOTP seeds, private signing keys and client secrets at rest (AES-256-GCM). */
+    encryptionKey: secret,
+    /** Signs cookies; the first signs, all verify (rotate by prepending). */
+    cookieKeys: z.array(secret).min(1),
+  }),
+  proxy: z.strictObject({
+    /** Peers whose X-Forwarded-For / -Proto / -Host are believed. Everyone else's are dropped. */
+    trusted: z.array(cidrOrIp),
+    /** Production with an http:// issuer is allowed only when TLS is terminated by a proxy in front. */
+    tlsTerminated: z.boolean(),
+  }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  }),
+  argon2: z.strictObject({
+    memoryCost: z.number().int().min(19456, 'must be at least 19456 KiB (OWASP minimum)'),
+    timeCost: z.number().int().min(2, 'must be at least 2 (OWASP minimum)'),
+    parallelism: z.number().int().min(1).max(16),
+    /** Hashes that may run at once; the rest wait, so hashing never starves token signing. */
+    concurrency: z.number().int().min(1).max(64),
+  }),
+  ttl: z.strictObject({
+    accessToken: duration,
+    authorizationCode: duration.max(600),
+    idToken: duration,
+    refreshToken: duration,
+    session: duration,
+    interaction: duration,
+    grant: duration,
+    deviceCode: duration,
+    clientCredentials: duration,
+  }),
+  keys: z.strictObject({
+    algorithms: z.array(z.enum(['RS256', 'ES256', 'EdDSA'])).min(1),
+    /** How often an instance looks for rotated keys in the database. */
+    refreshSeconds: duration,
+  }),
+  /** Resource servers (RFC 8707) for which JWT access tokens are issued. */
+  resources: z.record(
+    url,
+    z.strictObject({
+      scope: z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be space-separated scope tokens'),
+      accessTokenTTL: duration.optional(),
+      jwtAlg: z.enum(['RS256', 'ES256', 'EdDSA']).optional(),
+    }),
+  ),
+  purgeIntervalSeconds: duration,
+  setupLinkTtlSeconds: duration,
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** LATCHKEY_* variables and where they land. */
+const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolean'][] = [
+  ['LATCHKEY_ENV', 'env', 'string'],
+  ['LATCHKEY_ISSUER', 'issuer', 'string'],
+  ['LATCHKEY_HOST', 'host', 'string'],
+  ['LATCHKEY_PORT', 'port', 'number'],
+  ['LATCHKEY_PRODUCT_NAME', 'productName', 'string'],
+  ['LATCHKEY_DATABASE_URL', 'database.url', 'string'],
+  ['LATCHKEY_DATA_DIR', 'database.dataDir', 'string'],
+  ['LATCHKEY_DATABASE_POOL_MAX', 'database.poolMax', 'number'],
+  ['LATCHKEY_ENCRYPTION_KEY', 'secrets.encryptionKey', 'string'],
+  ['LATCHKEY_COOKIE_KEYS', 'secrets.cookieKeys', 'list'],
+  ['LATCHKEY_TRUSTED_PROXIES', 'proxy.trusted', 'list'],
+  ['LATCHKEY_TLS_TERMINATED_BY_PROXY', 'proxy.tlsTerminated', 'boolean'],
+  ['LATCHKEY_LOG_LEVEL', 'log.level', 'string'],
+];
+
+export interface LoadOptions {
+  env?: Env;
+  /** Deep-merged over the files and under the environment; used by tests and the benchmark. */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadConfig({ env = process.env, overrides }: LoadOptions = {}): Config {
+  let raw = readYaml(path.join(projectRoot, 'config', 'default.yaml'));
+  const extra = env.LATCHKEY_CONFIG;
+  if (extra) raw = merge(raw, readYaml(path.resolve(extra)));
+  if (overrides) raw = merge(raw, overrides);
+  for (const [name, key, type] of ENV_KEYS) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, key, coerce(name, value, type));
+  }
+  // With no issuer given, the provider is its own issuer on localhost at the configured port.
+  if (raw.issuer === undefined || raw.issuer === null) raw.issuer = `http://localhost:${typeof raw.port === 'number' ? raw.port : 3000}`;
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = parsed.data;
+  config.database.dataDir = path.resolve(config.database.dataDir);
+  config.issuer = config.issuer.replace(/\/+$/, '');
+  if (config.env === 'production') assertProductionReady(config);
+  return deepFreeze(config);
+}
+
+function assertProductionReady(config: z.infer<typeof configSchema>): void {
+  const problems: string[] = [];
+  if (isExampleSecret(config.secrets.encryptionKey)) {
+    problems.push('secrets.encryptionKey: still the shipped example value (set LATCHKEY_ENCRYPTION_KEY)');
+  }
+  if (config.secrets.cookieKeys.some(isExampleSecret)) {
+    problems.push('secrets.cookieKeys: still the shipped example value (set LATCHKEY_COOKIE_KEYS)');
+  }
+  if (!config.database.url) {
+    problems.push('database.url: production needs PostgreSQL, not the embedded database (set LATCHKEY_DATABASE_URL)');
+  }
+  if (new URL(config.issuer).protocol !== 'https:' && !config.proxy.tlsTerminated) {
+    problems.push('issuer: production needs an https:// issuer (or proxy.tlsTerminated: true behind a TLS proxy)');
+  }
+  if (problems.length) {
+    throw new ConfigError(`refusing to start in production:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+function isExampleSecret(value: string): boolean {
+  return EXAMPLE_SECRETS.includes(value) || /change-me/i.test(value);
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read configuration file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`configuration file ${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (value === null || value === undefined) return {};
+  if (!isObject(value)) throw new ConfigError(`configuration file ${file} must hold a mapping`);
+  return value;
+}
+
+function coerce(name: string, value: string, type: 'string' | 'number' | 'list' | 'boolean'): unknown {
+  switch (type) {
+    case 'string':
+      return value;
+    case 'number': {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new ConfigError(`${name}: must be a whole number, got "${value}"`);
+      return n;
+    }
+    case 'list':
+      return value.split(',').map((v) => v.trim()).filter(Boolean);
+    case 'boolean':
+      if (/^(1|true|yes)$/i.test(value)) return true;
+      if (/^(0|false|no)$/i.test(value)) return false;
+      throw new ConfigError(`${name}: must be true or false, got "${value}"`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = isObject(prev) && isObject(v) ? merge(prev, v) : v;
+  }
+  return out;
+}
+
+function setPath(obj: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    const next = cur[p];
+    if (!isObject(next)) cur[p] = {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[parts.at(-1)!] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,28 @@
+/** Records a security event: into the store (the audit trail and the user's activity feed) and the log. */
+import type { Logger } from './log.ts';
+import type { Store } from './store/index.ts';
+
+export type EventType =
+  | 'sign_in.succeeded' | 'sign_in.failed' | 'sign_in.unmet_level'
+  | 'admin.setup' | 'user.created' | 'client.created' | 'client.removed' | 'keys.rotated';
+
+export interface EventInput {
+  type: EventType;
+  userId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  /** Never a secret: reasons, client ids, methods. */
+  details?: Record<string, unknown>;
+}
+
+export function createEvents(store: Store, log: Logger) {
+  return {
+    async record(e: EventInput): Promise<void> {
+      const event = { userId: e.userId ?? null, type: e.type, ip: e.ip ?? null, userAgent: e.userAgent ?? null, details: e.details ?? {} };
+      log.info({ event: { type: event.type, userId: event.userId, ip: event.ip, details: event.details } }, 'security event');
+      await store.events.insert(event);
+    },
+  };
+}
+
+export type Events = ReturnType<typeof createEvents>;

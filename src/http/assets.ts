@@ -1,0 +1,30 @@
+/** Serves the small set of files under views/assets at /assets/. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context, Next } from 'koa';
+import { viewsDir } from '../paths.ts';
+
+const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon' };
+const root = path.join(viewsDir, 'assets');
+
+export function assets() {
+  const cache = new Map<string, Buffer>();
+  return async function serveAssets(ctx: Context, next: Next) {
+    if (!ctx.path.startsWith('/assets/') || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    const name = ctx.path.slice('/assets/'.length);
+    const type = TYPES[path.extname(name)];
+    if (!type || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) return next();
+    let body = cache.get(name);
+    if (!body) {
+      try {
+        body = await readFile(path.join(root, name));
+      } catch {
+        return next();
+      }
+      cache.set(name, body);
+    }
+    ctx.type = type;
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = body;
+  };
+}

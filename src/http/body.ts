@@ -1,0 +1,47 @@
+/** Reads an urlencoded or JSON request body with a size limit, then validates it into a typed value (zod). */
+import type { Context } from 'koa';
+import type { z } from 'zod';
+import { AppError } from '../errors.ts';
+
+const LIMIT = 64 * 1024;
+
+async function readRaw(ctx: Context): Promise<string> {
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > LIMIT) throw new AppError('request.too_large', 413, 'The request is too large.');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > LIMIT) throw new AppError('request.too_large', 413, 'The request is too large.');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The body as a flat record of strings; repeated fields keep their last value. */
+export async function readForm(ctx: Context): Promise<Record<string, string>> {
+  if (!ctx.is('application/x-www-form-urlencoded')) {
+    throw new AppError('request.unsupported_media_type', 415, 'Send the form as application/x-www-form-urlencoded.');
+  }
+  const text = await readRaw(ctx);
+  return Object.fromEntries(new URLSearchParams(text));
+}
+
+export async function readJson(ctx: Context): Promise<unknown> {
+  if (!ctx.is('application/json')) throw new AppError('request.unsupported_media_type', 415, 'Send application/json.');
+  const text = await readRaw(ctx);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AppError('request.invalid_json', 400, 'The body is not valid JSON.');
+  }
+}
+
+/** Validates `value`; on failure throws a 400 whose details name each bad field. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const fields: Record<string, string> = {};
+  for (const issue of result.error.issues) fields[issue.path.join('.') || '_'] ??= issue.message;
+  throw new AppError('request.invalid', 400, 'Some fields are not valid.', true, { fields });
+}

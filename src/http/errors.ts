@@ -1,0 +1,41 @@
+/**
+ * The one place errors become responses. AppErrors render their code (and message when exposed) as an
+ * HTML error page or JSON, by what the client accepts; anything else is a 500 that is logged and never
+ * shows a stack trace.
+ */
+import type { Context, Next } from 'koa';
+import { AppError } from '../errors.ts';
+import type { Render } from './render.ts';
+
+export function errorHandler(render: Render) {
+  return async function handleErrors(ctx: Context, next: Next) {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        throw new AppError('not_found', 404, 'There is nothing at this address.');
+      }
+    } catch (err) {
+      const appError = toAppError(err);
+      if (appError.status >= 500) ctx.state.log?.error({ err }, 'request failed');
+      const message = appError.expose ? appError.message : 'Something went wrong on our side. Try again in a moment.';
+      ctx.status = appError.status;
+      if (ctx.accepts('html', 'json') === 'json') {
+        ctx.body = { error: appError.code, message, ...(appError.expose && appError.details ? appError.details : {}) };
+      } else {
+        ctx.type = 'html';
+        ctx.body = render('error.njk', { message, code: appError.code, requestId: ctx.state.requestId });
+      }
+    }
+  };
+}
+
+function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; code?: string };
+  const status = e?.status ?? e?.statusCode;
+  // Koa's own client errors (bad URL encoding, ctx.throw(4xx)) are safe to show.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new AppError('request.invalid', status, e.expose && e.message ? e.message : 'The request was not valid.');
+  }
+  return new AppError('server_error', 500, 'internal error', false);
+}

@@ -1,0 +1,44 @@
+/** IP address helpers: trusted-proxy ranges and the client address behind them. */
+import net from 'node:net';
+
+/** "::ffff:1.2.3.4" is the IPv4 address 1.2.3.4. */
+export function normalizeIp(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return mapped ? mapped[1]! : ip;
+}
+
+/** A matcher for "10.0.0.0/8", "::1" or "127.0.0.1"; undefined when the text is not one. */
+export function parseCidr(text: string): ((ip: string) => boolean) | undefined {
+  const [addr = '', bitsText, ...rest] = text.trim().split('/');
+  const family = net.isIP(addr);
+  if (!family || rest.length) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (bitsText !== undefined && !/^\d{1,3}$/.test(bitsText)) return undefined;
+  const bits = bitsText === undefined ? max : Number(bitsText);
+  if (bits > max) return undefined;
+  const list = new net.BlockList();
+  list.addSubnet(addr, bits, family === 4 ? 'ipv4' : 'ipv6');
+  return (ip: string) => {
+    const candidate = normalizeIp(ip);
+    const f = net.isIP(candidate);
+    return f !== 0 && list.check(candidate, f === 4 ? 'ipv4' : 'ipv6');
+  };
+}
+
+/**
+ * The client address: the socket peer, unless the peer is a trusted proxy, in which case
+ * X-Forwarded-For is walked from the right, skipping trusted proxies. Anything unparsable
+ * stops the walk at the last address known to be good, so garbage never wins.
+ */
+export function clientIp(peer: string, forwardedFor: string | undefined, trusted: (ip: string) => boolean): string {
+  let ip = normalizeIp(peer);
+  if (!forwardedFor || !trusted(ip)) return ip;
+  const hops = forwardedFor.split(',').map((h) => normalizeIp(h.trim()));
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!;
+    if (!net.isIP(hop)) break;
+    ip = hop;
+    if (!trusted(hop)) break;
+  }
+  return ip;
+}

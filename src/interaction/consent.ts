@@ -1,0 +1,53 @@
+/** The consent step: shows what the app asks for and records the grant. */
+import type { InteractionContext, InteractionDeps } from './context.ts';
+import { finishConsent } from './finish.ts';
+
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Know who you are',
+  profile: 'See your name and profile',
+  email: 'See your email address',
+  phone: 'See your phone number',
+  address: 'See your postal address',
+  offline_access: 'Stay connected when you are not using it',
+};
+
+interface ConsentDetails {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+export async function renderConsent(deps: InteractionDeps, ctx: InteractionContext) {
+  const { details } = ctx.state;
+  const d = details.prompt.details as ConsentDetails;
+  const user = details.session?.accountId ? await deps.store.users.findById(details.session.accountId) : undefined;
+  const scopes = [
+    ...(d.missingOIDCScope ?? []).map((s) => SCOPE_TEXT[s] ?? `Use “${s}”`),
+    ...Object.entries(d.missingResourceScopes ?? {}).flatMap(([resource, scopes]) => scopes.map((s) => `Use “${s}” at ${resource}`)),
+  ];
+  ctx.type = 'html';
+  ctx.body = deps.render('interaction/consent.njk', {
+    uid: details.uid, csrf: deps.csrf.token(ctx), clientName: ctx.state.clientName, email: user?.email, scopes,
+  });
+}
+
+export function confirm(deps: InteractionDeps) {
+  return async function confirmConsent(ctx: InteractionContext) {
+    const provider = deps.provider();
+    const { details } = ctx.state;
+    const accountId = details.session?.accountId;
+    const clientId = String(details.params.client_id);
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId, clientId });
+    if (!grant || grant.accountId !== accountId || grant.clientId !== clientId) {
+      throw new Error('consent grant does not belong to this interaction');
+    }
+    const d = details.prompt.details as ConsentDetails;
+    if (d.missingOIDCScope?.length) grant.addOIDCScope(d.missingOIDCScope.join(' '));
+    if (d.missingOIDCClaims?.length) grant.addOIDCClaims(d.missingOIDCClaims);
+    for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
+    const grantId = await grant.save();
+    await finishConsent(ctx, provider, grantId);
+  };
+}

@@ -1,0 +1,30 @@
+/** What the interaction steps share: narrow dependencies and the per-request interaction state. */
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Config } from '../config.ts';
+import type { Events } from '../events.ts';
+import type { PasswordHasher } from '../factors/password.ts';
+import type { Csrf } from '../http/csrf.ts';
+import type { Render } from '../http/render.ts';
+import type { Store } from '../store/index.ts';
+
+export interface InteractionDeps {
+  config: Config;
+  store: Store;
+  events: Events;
+  hasher: PasswordHasher;
+  render: Render;
+  csrf: Csrf;
+  provider: () => Provider;
+}
+
+export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+export interface InteractionState {
+  details: InteractionDetails;
+  form: Record<string, string>;
+  clientName: string | undefined;
+  clientMinimumAcr: string | undefined;
+}
+
+export type InteractionContext = Context & { state: InteractionState };

@@ -1,0 +1,42 @@
+/** Pipeline steps shared by every interaction route: load the interaction, read and check the form. */
+import type { Next } from 'koa';
+import { AppError } from '../errors.ts';
+import { readForm } from '../http/body.ts';
+import type { InteractionContext, InteractionDeps } from './context.ts';
+
+/** Loads the interaction bound to this browser's cookie; a missing, expired or foreign one is a clear error. */
+export function loadInteraction(deps: InteractionDeps, prompt?: 'login' | 'consent') {
+  return async function load(ctx: InteractionContext, next: Next) {
+    const provider = deps.provider();
+    let details;
+    try {
+      details = await provider.interactionDetails(ctx.req, ctx.res);
+    } catch {
+      throw new AppError('interaction.expired', 400,
+        'This sign-in has expired or was started in another browser. Go back to the app and sign in again.');
+    }
+    if (details.uid !== ctx.params.uid) {
+      throw new AppError('interaction.mismatch', 400, 'This sign-in page is out of date. Go back to the app and sign in again.');
+    }
+    if (prompt && details.prompt.name !== prompt) {
+      throw new AppError('interaction.wrong_step', 400, 'This step of the sign-in is already done. Go back to the app and sign in again.');
+    }
+    const client = await provider.Client.find(String(details.params.client_id));
+    if (!client) throw new AppError('interaction.client_gone', 400, 'The app you came from is no longer registered.');
+    ctx.state.details = details;
+    ctx.state.clientName = client.clientName ?? client.clientId;
+    ctx.state.clientMinimumAcr = client.metadata().minimum_acr as string | undefined;
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  };
+}
+
+/** Reads the urlencoded form and checks its CSRF token and Origin. */
+export function readCheckedForm(deps: InteractionDeps) {
+  return async function checkedForm(ctx: InteractionContext, next: Next) {
+    const form = await readForm(ctx);
+    deps.csrf.verify(ctx, form.csrf);
+    ctx.state.form = form;
+    await next();
+  };
+}

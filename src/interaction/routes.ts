@@ -1,0 +1,27 @@
+/** The interaction pipeline, read as a table: each route is an ordered list of named steps. */
+import Router from '@koa/router';
+import type { InteractionContext, InteractionDeps } from './context.ts';
+import { confirm, renderConsent } from './consent.ts';
+import { finishWithError } from './finish.ts';
+import { loadInteraction, readCheckedForm } from './load.ts';
+import { renderLogin, signIn } from './sign-in.ts';
+
+export function interactionRoutes(deps: InteractionDeps): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+  const form = readCheckedForm(deps);
+
+  router.get('/', loadInteraction(deps), async (ctx) => {
+    const c = ctx as InteractionContext;
+    if (c.state.details.prompt.name === 'login') return renderLogin(deps, c);
+    if (c.state.details.prompt.name === 'consent') return renderConsent(deps, c);
+    throw new Error(`unknown prompt ${c.state.details.prompt.name}`);
+  });
+  router.post('/login', form, loadInteraction(deps, 'login'), signIn(deps));
+  router.post('/confirm', form, loadInteraction(deps, 'consent'), confirm(deps));
+  router.post('/abort', form, loadInteraction(deps), async (ctx) => {
+    const c = ctx as InteractionContext;
+    const description = c.state.details.prompt.name === 'consent' ? 'the user denied access' : 'the user cancelled the sign-in';
+    await finishWithError(c, deps.provider(), 'access_denied', description);
+  });
+  return router;
+}

@@ -1,0 +1,73 @@
+/**
+ * The password step. Unknown, disabled and wrong-password answers are identical in words, status and
+ * timing (a decoy hash is verified when the account does not exist).
+ */
+import { z } from 'zod';
+import { passwordProof } from '../factors/password.ts';
+import type { InteractionContext, InteractionDeps } from './context.ts';
+import { finishLogin, finishWithError } from './finish.ts';
+import { levelOf, requiredLevel, satisfies } from './level.ts';
+
+const signInForm = z.object({
+  email: z.string().trim().min(1, 'Enter your email address.').max(320, 'That email address is too long.'),
+  password: z.string().min(1, 'Enter your password.').max(1024, 'That password is too long.'),
+});
+
+const WRONG = 'Incorrect email or password.';
+
+export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extra: { email?: string; error?: string } = {}) {
+  const { details } = ctx.state;
+  ctx.type = 'html';
+  ctx.body = deps.render('interaction/login.njk', {
+    uid: details.uid,
+    csrf: deps.csrf.token(ctx),
+    clientName: ctx.state.clientName,
+    email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
+    error: extra.error,
+  });
+}
+
+function parseClaims(value: unknown) {
+  if (typeof value !== 'string') return undefined;
+  try {
+    return JSON.parse(value) as { id_token?: { acr?: { essential?: boolean; value?: unknown; values?: unknown } } };
+  } catch {
+    return undefined;
+  }
+}
+
+export function signIn(deps: InteractionDeps) {
+  return async function passwordSignIn(ctx: InteractionContext) {
+    const parsed = signInForm.safeParse(ctx.state.form);
+    if (!parsed.success) {
+      ctx.status = 400;
+      return renderLogin(deps, ctx, { email: ctx.state.form.email?.slice(0, 320), error: parsed.error.issues[0]!.message });
+    }
+    const { email, password } = parsed.data;
+    const user = await deps.store.users.findByEmail(email);
+    const ok = await deps.hasher.verify(user?.passwordHash, password);
+    const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+    if (!ok || !user || user.status !== 'active') {
+      await deps.events.record({ type: 'sign_in.failed', userId: user?.id ?? null, ...meta, details: { method: 'pwd', client: ctx.state.details.params.client_id } });
+      ctx.status = 401;
+      return renderLogin(deps, ctx, { email, error: WRONG });
+    }
+
+    const proofs = [passwordProof(user.id)];
+    const { params } = ctx.state.details;
+    const need = requiredLevel({
+      acrValues: typeof params.acr_values === 'string' ? params.acr_values : undefined,
+      acrClaim: parseClaims(params.claims)?.id_token?.acr,
+      clientMinimum: ctx.state.clientMinimumAcr,
+    });
+    const reached = levelOf(proofs);
+    const provider = deps.provider();
+    if (!satisfies(reached.acr, need)) {
+      await deps.events.record({ type: 'sign_in.unmet_level', userId: user.id, ...meta, details: { need, reached: reached.acr, client: params.client_id } });
+      return finishWithError(ctx, provider, 'unmet_authentication_requirements',
+        `the requested authentication level ${need} cannot be reached for this account`);
+    }
+    await deps.events.record({ type: 'sign_in.succeeded', userId: user.id, ...meta, details: { amr: reached.amr, acr: reached.acr, client: params.client_id } });
+    return finishLogin(ctx, provider, { accountId: user.id, proofs });
+  };
+}

@@ -1,0 +1,21 @@
+/** Periodic clean-up of expired rows, on every instance (the deletes are idempotent). */
+import type { Services } from './services.ts';
+
+export async function purgeExpired(services: Services): Promise<Record<string, number>> {
+  const { store } = services;
+  return {
+    oidc: await store.oidc.purge(),
+    codes: await store.codes.purge(),
+    keys: await store.signingKeys.purge(),
+  };
+}
+
+export function startPurging(services: Services): () => void {
+  const timer = setInterval(() => {
+    purgeExpired(services)
+      .then((counts) => services.log.debug({ purged: counts }, 'expired rows purged'))
+      .catch((err: unknown) => services.log.warn({ err }, 'purge failed'));
+  }, services.config.purgeIntervalSeconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}

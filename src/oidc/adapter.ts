@@ -1,0 +1,47 @@
+/**
+ * One oidc-provider adapter for every model, on the database. The Client model reads the `clients`
+ * table (registered by the CLI or admin API) and is read-only from oidc-provider's side.
+ */
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Store } from '../store/index.ts';
+import type { Payload } from '../store/oidc-payloads.ts';
+
+export function createAdapterClass(store: Store) {
+  return class DatabaseAdapter implements Adapter {
+    constructor(readonly name: string) {}
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      if (this.name === 'Client') throw new Error('clients are registered through Latchkey, not oidc-provider');
+      await store.oidc.upsert(this.name, id, payload as Payload, expiresIn);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.name === 'Client') {
+        const client = await store.clients.find(id);
+        if (!client) return undefined;
+        return { ...client.metadata, client_id: client.clientId, ...(client.secret ? { client_secret: client.secret } : {}) } as AdapterPayload;
+      }
+      return (await store.oidc.find(this.name, id)) as AdapterPayload | undefined;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return (await store.oidc.findByUserCode(this.name, userCode)) as AdapterPayload | undefined;
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return (await store.oidc.findByUid(this.name, uid)) as AdapterPayload | undefined;
+    }
+
+    async consume(id: string): Promise<void> {
+      await store.oidc.consume(this.name, id);
+    }
+
+    async destroy(id: string): Promise<void> {
+      await store.oidc.destroy(this.name, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await store.oidc.revokeByGrantId(this.name, grantId);
+    }
+  };
+}

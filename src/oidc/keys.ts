@@ -1,0 +1,66 @@
+/**
+ * Signing keys: generated on first start, sealed at rest, rotated by `latchkey keys rotate`.
+ * A rotated-out key stays in the JWKS until every token it signed has expired.
+ */
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import type { Config } from '../config.ts';
+import type { Store } from '../store/index.ts';
+import type { JsonWebKey, KeyAlg } from '../store/signing-keys.ts';
+
+export function generateKey(alg: KeyAlg): { publicJwk: JsonWebKey; privateJwk: JsonWebKey } {
+  let pair: { publicKey: KeyObject; privateKey: KeyObject };
+  switch (alg) {
+    case 'RS256':
+      pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      break;
+    case 'ES256':
+      pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      break;
+    case 'EdDSA':
+      pair = generateKeyPairSync('ed25519');
+      break;
+  }
+  const kid = randomBytes(12).toString('base64url');
+  const meta = { kid, alg, use: 'sig' };
+  return {
+    publicJwk: { ...pair.publicKey.export({ format: 'jwk' }), ...meta },
+    privateJwk: { ...pair.privateKey.export({ format: 'jwk' }), ...meta },
+  };
+}
+
+/** Creates the missing active keys (one per configured algorithm). Safe to run from several instances at once. */
+export async function ensureSigningKeys(store: Store, config: Config): Promise<KeyAlg[]> {
+  const created: KeyAlg[] = [];
+  const present = new Set((await store.signingKeys.published()).filter((k) => k.state === 'active').map((k) => k.alg));
+  for (const alg of config.keys.algorithms) {
+    if (present.has(alg)) continue;
+    const { publicJwk, privateJwk } = generateKey(alg);
+    if (await store.signingKeys.insertActiveIfMissing(alg, publicJwk, privateJwk)) created.push(alg);
+  }
+  return created;
+}
+
+/** How long a retired key must stay published: the longest lifetime of anything it may have signed. */
+export function publicationWindow(config: Config): number {
+  const resourceTtls = Object.values(config.resources).map((r) => r.accessTokenTTL ?? config.ttl.accessToken);
+  return Math.max(config.ttl.idToken, config.ttl.accessToken, config.ttl.clientCredentials, ...resourceTtls) + 300;
+}
+
+export async function rotateSigningKeys(store: Store, config: Config, algs: readonly KeyAlg[] = config.keys.algorithms): Promise<string[]> {
+  const kids: string[] = [];
+  for (const alg of algs) {
+    const { publicJwk, privateJwk } = generateKey(alg);
+    await store.signingKeys.rotate(alg, publicJwk, privateJwk, publicationWindow(config));
+    kids.push(publicJwk.kid);
+  }
+  return kids;
+}
+
+/**
+ * The private JWKS handed to oidc-provider. Order matters: oidc-provider signs with the first key of an
+ * algorithm, so active keys come first and retired keys only verify and stay published.
+ */
+export async function loadJwks(store: Store): Promise<{ keys: JsonWebKey[] }> {
+  const keys = await store.signingKeys.published();
+  return { keys: keys.map((k) => k.privateJwk) };
+}

@@ -1,0 +1,165 @@
+/**
+ * The oidc-provider configuration: what Latchkey speaks of the protocol. Discovery advertises exactly
+ * what is enabled here; implicit flows, the password grant and `alg: none` are off.
+ */
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config.ts';
+import type { Render } from '../http/render.ts';
+import { isAcr, LEVELS } from '../interaction/level.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/index.ts';
+import { createAdapterClass } from './adapter.ts';
+import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
+import { buildPolicy } from './policy.ts';
+
+export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+
+export interface ProviderDeps {
+  config: Config;
+  store: Store;
+  render: Render;
+  log: Logger;
+  jwks: { keys: Record<string, unknown>[] };
+}
+
+const clientName = (ctx: KoaContextWithOIDC) => {
+  const c = ctx.oidc.client;
+  return c ? (c.clientName ?? c.clientId) : undefined;
+};
+
+export function createProvider({ config, store, render, log, jwks }: ProviderDeps): Provider {
+  const resourceScopes = Object.values(config.resources).flatMap((r) => r.scope.split(' '));
+  const configuration: Configuration = {
+    adapter: createAdapterClass(store),
+    jwks: jwks as Configuration['jwks'],
+    cookies: {
+      keys: [...config.secrets.cookieKeys],
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    acrValues: [...LEVELS],
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', ...resourceScopes],
+    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])),
+    responseTypes: ['code'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: [...SIGNING_ALGS],
+      userinfoSigningAlgValues: [...SIGNING_ALGS],
+      introspectionSigningAlgValues: [...SIGNING_ALGS],
+      authorizationSigningAlgValues: [...SIGNING_ALGS],
+      requestObjectSigningAlgValues: ['HS256', ...SIGNING_ALGS],
+      clientAuthSigningAlgValues: ['HS256', ...SIGNING_ALGS],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'none'],
+    allowOmittingSingleRegisteredRedirectUri: false,
+    extraClientMetadata: {
+      properties: ['minimum_acr'],
+      validator(_ctx, key, value) {
+        if (key === 'minimum_acr' && value !== undefined && !isAcr(value)) {
+          throw new errors.InvalidClientMetadata(`minimum_acr must be one of ${LEVELS.join(', ')}`);
+        }
+      },
+    },
+    async findAccount(_ctx, sub) {
+      const user = await store.users.findById(sub);
+      if (!user || user.status !== 'active') return undefined;
+      return { accountId: user.id, claims: async () => accountClaims(user) };
+    },
+    interactions: {
+      policy: buildPolicy(),
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      claimsParameter: { enabled: true },
+      backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      dPoP: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        async userCodeInputSource(ctx, form, _out, err) {
+          let error: string | undefined;
+          if (err && ('userCode' in err || err.name === 'NoCodeError')) error = 'That code is not right or has expired. Check your device and try again.';
+          else if (err && err.name === 'AbortedError') error = 'The request was cancelled.';
+          else if (err) error = 'The code could not be checked. Try again.';
+          ctx.type = 'html';
+          ctx.body = render('device-input.njk', { form, error });
+        },
+        async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+          ctx.type = 'html';
+          ctx.body = render('device-confirm.njk', { form, clientName: client.clientName ?? client.clientId, userCode });
+        },
+        async successSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = render('device-done.njk', { clientName: clientName(ctx) });
+        },
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = render('logout.njk', { form, clientName: clientName(ctx) });
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = render('logout-done.njk', { clientName: clientName(ctx) });
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined as unknown as string,
+        useGrantedResource: () => true,
+        async getResourceServerInfo(_ctx, indicator) {
+          const server = config.resources[indicator];
+          if (!server) throw new errors.InvalidTarget('unknown resource indicator');
+          return {
+            scope: server.scope,
+            audience: indicator,
+            accessTokenTTL: server.accessTokenTTL ?? config.ttl.accessToken,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: server.jwtAlg ?? 'ES256' } },
+          };
+        },
+      },
+    },
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      ClientCredentials: config.ttl.clientCredentials,
+      DeviceCode: config.ttl.deviceCode,
+      Grant: config.ttl.grant,
+      IdToken: config.ttl.idToken,
+      Interaction: config.ttl.interaction,
+      RefreshToken: config.ttl.refreshToken,
+      Session: config.ttl.session,
+    },
+    async renderError(ctx, out, error) {
+      if (!(error instanceof errors.OIDCProviderError)) log.error({ err: error }, 'protocol error');
+      ctx.type = 'html';
+      ctx.body = render('error.njk', {
+        heading: 'This sign-in request cannot continue',
+        message: out.error_description ?? 'The request was not valid.',
+        code: out.error,
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  // X-Forwarded-* headers reach the provider only from trusted proxies (http/proxy.ts strips the rest).
+  provider.proxy = true;
+  provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
+  provider.on('backchannel.error', (_client, err, _accountId, sid) => log.warn({ err: err.message, sid }, 'back-channel logout failed'));
+  return provider;
+}

@@ -1,0 +1,89 @@
+/**
+ * Starting and stopping one Latchkey instance: migrate, ensure signing keys, compose the app, listen,
+ * start the background jobs; and a graceful stop that lets requests in flight finish.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type net from 'node:net';
+import { issueSetupLink } from './admin/setup.ts';
+import { adminSocketPath, serveAdminSocket, socketAlive } from './admin/socket.ts';
+import { createApp, type App } from './app.ts';
+import type { Config } from './config.ts';
+import { startPurging } from './maintenance.ts';
+import { ensureSigningKeys } from './oidc/keys.ts';
+import { createServices, type ServiceOptions, type Services } from './services.ts';
+
+export interface RunningServer {
+  url: string;
+  services: Services;
+  app: App;
+  http: http.Server;
+  setupLink: string | undefined;
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export async function startServer(config: Config, options: ServiceOptions & { adminSocket?: boolean } = {}): Promise<RunningServer> {
+  const services = createServices(config, options);
+  const { log, database } = services;
+  let adminSocket: net.Server | undefined;
+  try {
+    if (database.kind === 'embedded' && database.dir && options.adminSocket !== false) {
+      const socket = adminSocketPath(config.database.dataDir);
+      if (await socketAlive(socket)) {
+        throw new StartupError(`another Latchkey server is already using the embedded database in ${config.database.dataDir}; stop it first, or use PostgreSQL (LATCHKEY_DATABASE_URL) to run several instances`);
+      }
+      adminSocket = await serveAdminSocket(services, socket);
+    }
+    const applied = await database.migrate();
+    if (applied.length) log.info({ migrations: applied }, 'database migrated');
+    const created = await ensureSigningKeys(services.store, config);
+    if (created.length) log.info({ algs: created }, 'signing keys generated');
+  } catch (err) {
+    adminSocket?.close();
+    await database.close().catch(() => {});
+    throw err;
+  }
+
+  let shuttingDown = false;
+  const app = await createApp(services, { shuttingDown: () => shuttingDown });
+  const server = http.createServer(app.koa.callback());
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const stopPurging = startPurging(services);
+  app.providers.start(config.keys.refreshSeconds);
+  const setupLink = await issueSetupLink(services);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    services,
+    app,
+    http: server,
+    setupLink,
+    stop() {
+      stopping ??= (async () => {
+        shuttingDown = true;
+        stopPurging();
+        app.providers.stop();
+        adminSocket?.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 10_000).unref();
+        });
+        await database.close();
+      })();
+      return stopping;
+    },
+  };
+}

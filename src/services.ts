@@ -1,0 +1,38 @@
+/** Everything the server and the CLI share, built from one Config: database, store, hasher, events. */
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { createEvents } from './events.ts';
+import { createPasswordHasher } from './factors/password.ts';
+import { createLogger, type Logger } from './log.ts';
+import { openDatabase, type Database } from './store/db.ts';
+import { createStore } from './store/index.ts';
+import { createSealer } from './store/seal.ts';
+
+export interface ServiceOptions {
+  /** Use this database instead of the configured one (tests give each suite a fresh one). */
+  database?: Database;
+  log?: Logger;
+}
+
+export function embeddedDir(config: Config): string {
+  return path.join(config.database.dataDir, 'pglite');
+}
+
+export function createServices(config: Config, options: ServiceOptions = {}) {
+  const log = options.log ?? createLogger(config.log.level);
+  const database =
+    options.database ??
+    openDatabase(config.database.url ? { url: config.database.url, poolMax: config.database.poolMax } : { dir: embeddedDir(config) });
+  const sealer = createSealer(config.secrets.encryptionKey);
+  const store = createStore(database, sealer);
+  return {
+    config,
+    log,
+    database,
+    store,
+    hasher: createPasswordHasher(config.argon2),
+    events: createEvents(store, log),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;

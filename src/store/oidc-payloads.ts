@@ -1,0 +1,56 @@
+/**
+ * Storage for every oidc-provider model (sessions, interactions, codes, tokens, grants, …) in one table.
+ * Expired rows are invisible at once and deleted by `purge`.
+ */
+import type { Db } from './db.ts';
+
+export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
+
+interface Row { kind: string; id: string; payload: Payload; grant_id: string | null; user_code: string | null;
+  uid: string | null; expires_at: Date | null; consumed_at: Date | null }
+
+const live = (q: import('knex').Knex.QueryBuilder, db: Db) =>
+  q.andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
+
+function withConsumed(row: Row | undefined): Payload | undefined {
+  if (!row) return undefined;
+  return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
+}
+
+export function oidcPayloadsRepository(db: Db) {
+  return {
+    async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<void> {
+      await db.raw(
+        `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, expires_at)
+         values (?, ?, ?::jsonb, ?, ?, ?, case when ?::int is null then null else now() + make_interval(secs => ?::int) end)
+         on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+           user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
+        [kind, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null,
+          expiresIn ?? null, expiresIn ?? null],
+      );
+    },
+    async find(kind: string, id: string): Promise<Payload | undefined> {
+      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, id }), db).first());
+    },
+    async findByUserCode(kind: string, userCode: string): Promise<Payload | undefined> {
+      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, user_code: userCode }), db).first());
+    },
+    async findByUid(kind: string, uid: string): Promise<Payload | undefined> {
+      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, uid }), db).first());
+    },
+    async consume(kind: string, id: string): Promise<void> {
+      await db('oidc_payloads').where({ kind, id }).whereNull('consumed_at').update({ consumed_at: db.fn.now() });
+    },
+    async destroy(kind: string, id: string): Promise<void> {
+      await db('oidc_payloads').where({ kind, id }).delete();
+    },
+    async revokeByGrantId(kind: string, grantId: string): Promise<void> {
+      await db('oidc_payloads').where({ kind, grant_id: grantId }).delete();
+    },
+    async purge(): Promise<number> {
+      return db('oidc_payloads').where('expires_at', '<=', db.fn.now()).delete();
+    },
+  };
+}
+
+export type OidcPayloadsRepository = ReturnType<typeof oidcPayloadsRepository>;

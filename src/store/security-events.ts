@@ -1,0 +1,27 @@
+/** The audit trail and each user's security activity feed. */
+import type { Db } from './db.ts';
+
+export interface SecurityEvent {
+  userId: string | null;
+  type: string;
+  ip: string | null;
+  userAgent: string | null;
+  details: Record<string, unknown>;
+}
+
+export function securityEventsRepository(db: Db) {
+  return {
+    async insert(e: SecurityEvent): Promise<void> {
+      await db('security_events').insert({
+        user_id: e.userId, type: e.type, ip: e.ip, user_agent: e.userAgent?.slice(0, 512) ?? null,
+        details: JSON.stringify(e.details),
+      });
+    },
+    async forUser(userId: string, limit = 100): Promise<(SecurityEvent & { createdAt: Date })[]> {
+      const rows = await db('security_events').where({ user_id: userId }).orderBy('id', 'desc').limit(limit);
+      return rows.map((r) => ({ userId: r.user_id, type: r.type, ip: r.ip, userAgent: r.user_agent, details: r.details, createdAt: r.created_at }));
+    },
+  };
+}
+
+export type SecurityEventsRepository = ReturnType<typeof securityEventsRepository>;
