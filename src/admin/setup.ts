@@ -11,6 +11,7 @@ import { readForm } from '../http/body.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
 import type { Services } from '../services.ts';
+import { DuplicateEmailError } from '../store/users.ts';
 
 const setupForm = z.object({
   token: z.string().min(1).max(200),
@@ -54,13 +55,16 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
       return page(ctx, { token, email: raw.email?.slice(0, 320), name: raw.name?.slice(0, 200), error: problem });
     }
     const { email, name, password } = parsed.data;
-    if (await services.store.users.findByEmail(email)) {
+    let user;
+    try {
+      user = await services.store.createFirstAdmin(token, {
+        email, name: name || null, passwordHash: await services.hasher.hash(password), emailVerified: true,
+      });
+    } catch (err) {
+      if (!(err instanceof DuplicateEmailError)) throw err;
       ctx.status = 400;
-      return page(ctx, { token, email, name, error: 'An account with this email address already exists. Use "latchkey users add --admin" to promote access, or choose another address.' });
+      return page(ctx, { token, email, name, error: 'An account with this email address already exists. Choose another address.' });
     }
-    const user = await services.store.createFirstAdmin(token, {
-      email, name: name || null, passwordHash: await services.hasher.hash(password), emailVerified: true,
-    });
     if (!user) throw gone();
     await services.events.record({ type: 'admin.setup', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
     ctx.set('Cache-Control', 'no-store');

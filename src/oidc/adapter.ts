@@ -2,7 +2,7 @@
  * One oidc-provider adapter for every model, on the database. The Client model reads the `clients`
  * table (registered by the CLI or admin API) and is read-only from oidc-provider's side.
  */
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Store } from '../store/index.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
 
@@ -32,8 +32,16 @@ export function createAdapterClass(store: Store) {
       return (await store.oidc.findByUid(this.name, uid)) as AdapterPayload | undefined;
     }
 
+    /**
+     * oidc-provider checks `consumed` and then consumes, two steps that two instances (or two parallel
+     * requests) can interleave. The conditional write decides: the loser gets invalid_grant, so a code
+     * or a rotating refresh token is redeemed exactly once.
+     */
     async consume(id: string): Promise<void> {
-      await store.oidc.consume(this.name, id);
+      if (!(await store.oidc.consume(this.name, id))) {
+        if (this.name === 'PushedAuthorizationRequest') throw new errors.InvalidRequestUri('request_uri already used');
+        throw new errors.InvalidGrant(`${this.name === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+      }
     }
 
     async destroy(id: string): Promise<void> {

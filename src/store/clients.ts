@@ -1,5 +1,5 @@
 /** Registered OIDC clients. The secret is sealed at rest (client_secret_jwt needs it in the clear). */
-import type { Db } from './db.ts';
+import { deleted, type Db } from './db.ts';
 import type { Sealer } from './seal.ts';
 
 export interface StoredClient {
@@ -44,7 +44,7 @@ export function clientsRepository(db: Db, sealer: Sealer) {
       return rows.map(({ client_id, name, metadata, created_at }) => ({ clientId: client_id, name, metadata, createdAt: created_at }));
     },
     async remove(clientId: string): Promise<boolean> {
-      return (await db('clients').where({ client_id: clientId }).delete()) > 0;
+      return (await deleted(db('clients').where({ client_id: clientId }).delete())) > 0;
     },
   };
 }

@@ -73,3 +73,14 @@ const source: Knex.MigrationSource<Migration> = {
   getMigrationName: (m) => m.name,
   getMigration: async (m) => m,
 };
+
+/**
+ * The number of rows a delete removed. knex answers a number on PostgreSQL, but the PGlite dialect
+ * answers the raw result ({ rowCount }) for deletes, so every delete goes through this.
+ */
+export async function deleted(query: PromiseLike<unknown>): Promise<number> {
+  const result = await query;
+  if (typeof result === 'number') return result;
+  const count = (result as { rowCount?: unknown } | null)?.rowCount;
+  return typeof count === 'number' ? count : 0;
+}

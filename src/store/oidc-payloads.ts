@@ -2,7 +2,7 @@
  * Storage for every oidc-provider model (sessions, interactions, codes, tokens, grants, …) in one table.
  * Expired rows are invisible at once and deleted by `purge`.
  */
-import type { Db } from './db.ts';
+import { deleted, type Db } from './db.ts';
 
 export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
 
@@ -38,8 +38,10 @@ export function oidcPayloadsRepository(db: Db) {
     async findByUid(kind: string, uid: string): Promise<Payload | undefined> {
       return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, uid }), db).first());
     },
-    async consume(kind: string, id: string): Promise<void> {
-      await db('oidc_payloads').where({ kind, id }).whereNull('consumed_at').update({ consumed_at: db.fn.now() });
+    /** Marks the payload consumed in one conditional write; true only for the one caller that did. */
+    async consume(kind: string, id: string): Promise<boolean> {
+      const rows = await db('oidc_payloads').where({ kind, id }).whereNull('consumed_at').update({ consumed_at: db.fn.now() }).returning('id');
+      return rows.length === 1;
     },
     async destroy(kind: string, id: string): Promise<void> {
       await db('oidc_payloads').where({ kind, id }).delete();
@@ -48,7 +50,7 @@ export function oidcPayloadsRepository(db: Db) {
       await db('oidc_payloads').where({ kind, grant_id: grantId }).delete();
     },
     async purge(): Promise<number> {
-      return db('oidc_payloads').where('expires_at', '<=', db.fn.now()).delete();
+      return deleted(db('oidc_payloads').where('expires_at', '<=', db.fn.now()).delete());
     },
   };
 }

@@ -1,6 +1,6 @@
 /** Hashed single-use codes and links (setup link now; email links and SMS codes later). */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Db } from './db.ts';
+import { deleted, type Db } from './db.ts';
 
 export type CodePurpose = 'admin_setup';
 
@@ -46,7 +46,7 @@ export function oneTimeCodesRepository(db: Db) {
     },
 
     async purge(): Promise<number> {
-      return db('one_time_codes').where('expires_at', '<=', db.raw(`now() - interval '1 day'`)).delete();
+      return deleted(db('one_time_codes').where('expires_at', '<=', db.raw(`now() - interval '1 day'`)).delete());
     },
   };
 }

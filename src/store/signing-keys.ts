@@ -1,5 +1,5 @@
 /** Signing keys: one active key per algorithm; retired keys stay published until their tokens expire. */
-import type { Db } from './db.ts';
+import { deleted, type Db } from './db.ts';
 import type { Sealer } from './seal.ts';
 
 export type KeyAlg = 'RS256' | 'ES256' | 'EdDSA';
@@ -83,7 +83,7 @@ export function signingKeysRepository(db: Db, sealer: Sealer) {
 
     /** Deletes retired keys whose tokens have all expired. */
     async purge(): Promise<number> {
-      return db('signing_keys').where({ state: 'retired' }).andWhere('expires_at', '<=', db.fn.now()).delete();
+      return deleted(db('signing_keys').where({ state: 'retired' }).andWhere('expires_at', '<=', db.fn.now()).delete());
     },
   };
 }
