@@ -50,6 +50,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('grant_id');
     t.text('user_code');
     t.text('uid');
+    t.text('account_id');
     t.timestamp('expires_at', { useTz: true });
     t.timestamp('consumed_at', { useTz: true });
     t.primary(['kind', 'id']);
@@ -58,17 +59,31 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('create index oidc_payloads_grant_id on oidc_payloads (grant_id) where grant_id is not null');
   await knex.raw('create index oidc_payloads_user_code on oidc_payloads (user_code) where user_code is not null');
   await knex.raw('create index oidc_payloads_uid on oidc_payloads (uid) where uid is not null');
+  await knex.raw('create index oidc_payloads_account on oidc_payloads (account_id, kind) where account_id is not null');
+
+  // What oidc-provider's Session does not keep: where and from what browser a session signed in, last seen.
+  await knex.schema.createTable('session_activity', (t) => {
+    t.text('session_uid').primary();
+    t.text('user_id').notNullable().references('id').inTable('users').onDelete('CASCADE');
+    t.text('ip');
+    t.text('user_agent');
+    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.timestamp('last_seen_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.index(['user_id']);
+  });
 
   await knex.schema.createTable('one_time_codes', (t) => {
     t.text('id').primary();
     t.text('purpose').notNullable();
     t.text('user_id').references('id').inTable('users').onDelete('CASCADE');
     t.text('code_hash').notNullable();
+    t.jsonb('data');
     t.timestamp('expires_at', { useTz: true }).notNullable();
     t.timestamp('used_at', { useTz: true });
     t.integer('attempts').notNullable().defaultTo(0);
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.index(['purpose', 'user_id']);
+    t.index(['code_hash']);
   });
 
   await knex.schema.createTable('security_events', (t) => {
@@ -86,12 +101,13 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('counters', (t) => {
     t.text('key').primary();
     t.integer('count').notNullable();
+    t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('expires_at', { useTz: true }).notNullable();
   });
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['counters', 'security_events', 'one_time_codes', 'oidc_payloads', 'signing_keys', 'clients', 'users']) {
+  for (const table of ['session_activity', 'counters', 'security_events', 'one_time_codes', 'oidc_payloads', 'signing_keys', 'clients', 'users']) {
     await knex.schema.dropTableIfExists(table);
   }
 }

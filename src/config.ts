@@ -33,7 +33,8 @@ const cidrOrIp = z.string().refine((v) => parseCidr(v) !== undefined, 'must be a
 
 export const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']),
-  issuer: url.refine((v) => !new URL(v).search && !new URL(v).hash, 'must not have a query or fragment'),
+  // zod runs every refinement even after one failed: an unparsable value is reported by `url` above.
+  issuer: url.refine((v) => !URL.canParse(v) || (!new URL(v).search && !new URL(v).hash), 'must not have a query or fragment'),
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
   productName: z.string().min(1).max(60),
@@ -48,6 +49,12 @@ export const configSchema = z.strictObject({
     encryptionKey: secret,
     /** Signs cookies; the first signs, all verify (rotate by prepending). */
     cookieKeys: z.array(secret).min(1),
+  }),
+  mail: z.strictObject({
+    /** The From header of every email. */
+    from: z.string().min(3),
+    /** smtp://user:password@host:587 or smtps://…:465; unset in development = mail goes to the log. */
+    smtpUrl: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
   }),
   proxy: z.strictObject({
     /** Peers whose X-Forwarded-For / -Proto / -Host are believed. Everyone else's are dropped. */
@@ -64,6 +71,19 @@ export const configSchema = z.strictObject({
     parallelism: z.number().int().min(1).max(16),
     /** Hashes that may run at once; the rest wait, so hashing never starves token signing. */
     concurrency: z.number().int().min(1).max(64),
+  }),
+  throttle: z.strictObject({
+    /** Failures per account before delays start. */
+    freeFailures: z.number().int().min(1).max(20),
+    /** Longest delay between attempts, in seconds (delays double from 1 s). */
+    maxDelaySeconds: z.number().int().min(1).max(3600),
+    /** Consecutive failures after which the account is locked until a password reset by email. */
+    lockAfter: z.number().int().min(10).max(100, 'must be at most 100 (SECURITY.md)'),
+    /** How long an account's failures are remembered without a new one. */
+    accountWindowSeconds: duration,
+    /** Failures from one IP address within ipWindowSeconds before that address must wait. */
+    ipMaxFailures: z.number().int().min(5),
+    ipWindowSeconds: duration,
   }),
   ttl: z.strictObject({
     accessToken: duration,
@@ -90,6 +110,13 @@ export const configSchema = z.strictObject({
       jwtAlg: z.enum(['RS256', 'ES256', 'EdDSA']).optional(),
     }),
   ),
+  backchannelLogout: z.strictObject({
+    /**
+     * Deliver back-channel logout tokens to loopback and private-network addresses (apps on an internal network).
+     * Off: oidc-provider refuses to connect to special-use addresses (SSRF protection) and those apps get nothing.
+     */
+    allowPrivateNetwork: z.boolean(),
+  }),
   purgeIntervalSeconds: duration,
   setupLinkTtlSeconds: duration,
 });
@@ -115,6 +142,8 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_ENCRYPTION_KEY', 'secrets.encryptionKey', 'string'],
   ['LATCHKEY_COOKIE_KEYS', 'secrets.cookieKeys', 'list'],
   ['LATCHKEY_TRUSTED_PROXIES', 'proxy.trusted', 'list'],
+  ['LATCHKEY_SMTP_URL', 'mail.smtpUrl', 'string'],
+  ['LATCHKEY_MAIL_FROM', 'mail.from', 'string'],
   ['LATCHKEY_TLS_TERMINATED_BY_PROXY', 'proxy.tlsTerminated', 'boolean'],
   ['LATCHKEY_LOG_LEVEL', 'log.level', 'string'],
 ];
@@ -159,6 +188,9 @@ function assertProductionReady(config: z.infer<typeof configSchema>): void {
   }
   if (!config.database.url) {
     problems.push('database.url: production needs PostgreSQL, not the embedded database (set LATCHKEY_DATABASE_URL)');
+  }
+  if (!config.mail.smtpUrl) {
+    problems.push('mail.smtpUrl: production sends real email (set LATCHKEY_SMTP_URL)');
   }
   if (new URL(config.issuer).protocol !== 'https:' && !config.proxy.tlsTerminated) {
     problems.push('issuer: production needs an https:// issuer (or proxy.tlsTerminated: true behind a TLS proxy)');

@@ -98,7 +98,7 @@ export async function runCommand(argv: string[], services: Services, io: Command
         if (values.name !== undefined && values.name.length > 200) throw new UsageError('--name is at most 200 characters');
         const password = (await io.stdin()).replace(/\r?\n$/, '');
         const problem = passwordProblem(password);
-        if (problem) throw new UsageError(`password: ${problem}`);
+        if (problem) throw new UsageError(`password: ${createRenderer(services.config).t(problem.key, problem.vars)}`);
         let user;
         try {
           user = await services.store.users.create({

@@ -15,9 +15,9 @@ import { DuplicateEmailError } from '../store/users.ts';
 
 const setupForm = z.object({
   token: z.string().min(1).max(200),
-  email: z.email('Enter a valid email address.').max(320, 'That email address is too long.'),
-  name: z.string().trim().max(200, 'That name is too long.').optional(),
-  password: z.string().max(1024, 'That password is too long.'),
+  email: z.email('setup.emailInvalid').max(320, 'signIn.emailTooLong'),
+  name: z.string().trim().max(200, 'setup.nameTooLong').optional(),
+  password: z.string().max(1024, 'signIn.passwordTooLong'),
 });
 
 /** Issues a fresh setup link when no admin exists (earlier links die). Returns the URL, or undefined. */
@@ -49,7 +49,8 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
     const parsed = setupForm.safeParse(raw);
     const token = raw.token ?? '';
     if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
-    const problem = parsed.success ? passwordProblem(parsed.data.password) : parsed.error.issues[0]!.message;
+    const issue = parsed.success ? passwordProblem(parsed.data.password) : { key: parsed.error.issues[0]!.message };
+    const problem = issue && render.t(issue.key, issue.vars);
     if (!parsed.success || problem) {
       ctx.status = 400;
       return page(ctx, { token, email: raw.email?.slice(0, 320), name: raw.name?.slice(0, 200), error: problem });
@@ -63,7 +64,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
     } catch (err) {
       if (!(err instanceof DuplicateEmailError)) throw err;
       ctx.status = 400;
-      return page(ctx, { token, email, name, error: 'An account with this email address already exists. Choose another address.' });
+      return page(ctx, { token, email, name, error: render.t('setup.emailTaken') });
     }
     if (!user) throw gone();
     await services.events.record({ type: 'admin.setup', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null });

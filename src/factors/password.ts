@@ -45,10 +45,10 @@ export function passwordProof(userId: string): Proof {
   return { kind: 'password', authenticatorId: `password:${userId}`, amr: ['pwd'], category: 'knowledge', phishingResistant: false };
 }
 
-/** NIST SP 800-63B: length only, any characters, no composition rules. */
-export function passwordProblem(password: string): string | undefined {
+/** NIST SP 800-63B: length only, any characters, no composition rules. Returns a string key, or nothing. */
+export function passwordProblem(password: string): { key: string; vars?: Record<string, unknown> } | undefined {
   const length = [...password].length;
-  if (length < PASSWORD_MIN) return `Use at least ${PASSWORD_MIN} characters.`;
-  if (length > PASSWORD_MAX) return `Use at most ${PASSWORD_MAX} characters.`;
+  if (length < PASSWORD_MIN) return { key: 'password.tooShort', vars: { min: PASSWORD_MIN } };
+  if (length > PASSWORD_MAX) return { key: 'password.tooLong', vars: { max: PASSWORD_MAX } };
   return undefined;
 }

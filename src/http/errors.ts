@@ -17,7 +17,8 @@ export function errorHandler(render: Render) {
     } catch (err) {
       const appError = toAppError(err);
       if (appError.status >= 500) ctx.state.log?.error({ err }, 'request failed');
-      const message = appError.expose ? appError.message : 'Something went wrong on our side. Try again in a moment.';
+      const key = `errors.${appError.code}`;
+      const message = !appError.expose ? render.t('errors.server') : render.t.has(key) ? render.t(key) : appError.message;
       ctx.status = appError.status;
       if (ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: appError.code, message, ...(appError.expose && appError.details ? appError.details : {}) };

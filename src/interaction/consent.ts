@@ -2,14 +2,7 @@
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { finishConsent } from './finish.ts';
 
-const SCOPE_TEXT: Record<string, string> = {
-  openid: 'Know who you are',
-  profile: 'See your name and profile',
-  email: 'See your email address',
-  phone: 'See your phone number',
-  address: 'See your postal address',
-  offline_access: 'Stay connected when you are not using it',
-};
+const KNOWN_SCOPES = new Set(['openid', 'profile', 'email', 'phone', 'address', 'offline_access']);
 
 interface ConsentDetails {
   missingOIDCScope?: string[];
@@ -21,9 +14,10 @@ export async function renderConsent(deps: InteractionDeps, ctx: InteractionConte
   const { details } = ctx.state;
   const d = details.prompt.details as ConsentDetails;
   const user = details.session?.accountId ? await deps.store.users.findById(details.session.accountId) : undefined;
+  const { t } = deps.render;
   const scopes = [
-    ...(d.missingOIDCScope ?? []).map((s) => SCOPE_TEXT[s] ?? `Use “${s}”`),
-    ...Object.entries(d.missingResourceScopes ?? {}).flatMap(([resource, scopes]) => scopes.map((s) => `Use “${s}” at ${resource}`)),
+    ...(d.missingOIDCScope ?? []).map((s) => (KNOWN_SCOPES.has(s) ? t(`consent.scope.${s}`) : t('consent.scope.other', { scope: s }))),
+    ...Object.entries(d.missingResourceScopes ?? {}).flatMap(([resource, scopes]) => scopes.map((s) => t('consent.scope.resource', { scope: s, resource }))),
   ];
   ctx.type = 'html';
   ctx.body = deps.render('interaction/consent.njk', {

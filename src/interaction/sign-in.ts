@@ -9,11 +9,9 @@ import { finishLogin, finishWithError } from './finish.ts';
 import { levelOf, requiredLevel, satisfies } from './level.ts';
 
 const signInForm = z.object({
-  email: z.string().trim().min(1, 'Enter your email address.').max(320, 'That email address is too long.'),
-  password: z.string().min(1, 'Enter your password.').max(1024, 'That password is too long.'),
+  email: z.string().trim().min(1, 'signIn.emailRequired').max(320, 'signIn.emailTooLong'),
+  password: z.string().min(1, 'signIn.passwordRequired').max(1024, 'signIn.passwordTooLong'),
 });
-
-const WRONG = 'Incorrect email or password.';
 
 export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extra: { email?: string; error?: string } = {}) {
   const { details } = ctx.state;
@@ -41,7 +39,7 @@ export function signIn(deps: InteractionDeps) {
     const parsed = signInForm.safeParse(ctx.state.form);
     if (!parsed.success) {
       ctx.status = 400;
-      return renderLogin(deps, ctx, { email: ctx.state.form.email?.slice(0, 320), error: parsed.error.issues[0]!.message });
+      return renderLogin(deps, ctx, { email: ctx.state.form.email?.slice(0, 320), error: deps.render.t(parsed.error.issues[0]!.message) });
     }
     const { email, password } = parsed.data;
     const user = await deps.store.users.findByEmail(email);
@@ -50,7 +48,7 @@ export function signIn(deps: InteractionDeps) {
     if (!ok || !user || user.status !== 'active') {
       await deps.events.record({ type: 'sign_in.failed', userId: user?.id ?? null, ...meta, details: { method: 'pwd', client: ctx.state.details.params.client_id } });
       ctx.status = 401;
-      return renderLogin(deps, ctx, { email, error: WRONG });
+      return renderLogin(deps, ctx, { email, error: deps.render.t('signIn.wrong') });
     }
 
     const proofs = [passwordProof(user.id)];

@@ -54,7 +54,8 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
       authorizationSigningAlgValues: [...SIGNING_ALGS],
       requestObjectSigningAlgValues: ['HS256', ...SIGNING_ALGS],
       clientAuthSigningAlgValues: ['HS256', ...SIGNING_ALGS],
-      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+      // Ed25519 is EdDSA's fully-specified name (RFC 9864); current clients (openid-client 6) sign DPoP proofs with it.
+      dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA', 'RS256', 'PS256'],
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'none'],
     allowOmittingSingleRegisteredRedirectUri: false,
@@ -91,9 +92,9 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
         mask: '****-****',
         async userCodeInputSource(ctx, form, _out, err) {
           let error: string | undefined;
-          if (err && ('userCode' in err || err.name === 'NoCodeError')) error = 'That code is not right or has expired. Check your device and try again.';
-          else if (err && err.name === 'AbortedError') error = 'The request was cancelled.';
-          else if (err) error = 'The code could not be checked. Try again.';
+          if (err && ('userCode' in err || err.name === 'NoCodeError')) error = render.t('device.wrongCode');
+          else if (err && err.name === 'AbortedError') error = render.t('device.aborted');
+          else if (err) error = render.t('device.failed');
           ctx.type = 'html';
           ctx.body = render('device-input.njk', { form, error });
         },
@@ -145,12 +146,22 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
       RefreshToken: config.ttl.refreshToken,
       Session: config.ttl.session,
     },
+    // oidc-provider's only outgoing requests here are back-channel logouts to admin-registered URIs. It hands
+    // fetch an SSRF-guarded dispatcher that refuses special-use addresses; the opt-in drops it for them.
+    ...(config.backchannelLogout.allowPrivateNetwork
+      ? {
+          fetch: (url: string | URL | Request, options?: RequestInit) => {
+            const { dispatcher: _ssrfGuard, ...rest } = (options ?? {}) as RequestInit & { dispatcher?: unknown };
+            return fetch(url, rest);
+          },
+        }
+      : {}),
     async renderError(ctx, out, error) {
       if (!(error instanceof errors.OIDCProviderError)) log.error({ err: error }, 'protocol error');
       ctx.type = 'html';
       ctx.body = render('error.njk', {
-        heading: 'This sign-in request cannot continue',
-        message: out.error_description ?? 'The request was not valid.',
+        heading: render.t('errors.protocolHeading'),
+        message: out.error_description ?? render.t('errors.protocolDefault'),
         code: out.error,
       });
     },
@@ -160,6 +171,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
   // X-Forwarded-* headers reach the provider only from trusted proxies (http/proxy.ts strips the rest).
   provider.proxy = true;
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
-  provider.on('backchannel.error', (_client, err, _accountId, sid) => log.warn({ err: err.message, sid }, 'back-channel logout failed'));
+  provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }, _accountId: string, sid: string) =>
+    log.warn({ err: err.message, client: client.clientId, sid }, 'back-channel logout failed'));
   return provider;
 }

@@ -4,7 +4,7 @@
  */
 import { deleted, type Db } from './db.ts';
 
-export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
+export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; accountId?: string; consumed?: number };
 
 interface Row { kind: string; id: string; payload: Payload; grant_id: string | null; user_code: string | null;
   uid: string | null; expires_at: Date | null; consumed_at: Date | null }
@@ -21,12 +21,12 @@ export function oidcPayloadsRepository(db: Db) {
   return {
     async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<void> {
       await db.raw(
-        `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, expires_at)
-         values (?, ?, ?::jsonb, ?, ?, ?, case when ?::int is null then null else now() + make_interval(secs => ?::int) end)
+        `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
+         values (?, ?, ?::jsonb, ?, ?, ?, ?, case when ?::int is null then null else now() + make_interval(secs => ?::int) end)
          on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-           user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
+           user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`,
         [kind, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null,
-          expiresIn ?? null, expiresIn ?? null],
+          typeof payload.accountId === 'string' ? payload.accountId : null, expiresIn ?? null, expiresIn ?? null],
       );
     },
     async find(kind: string, id: string): Promise<Payload | undefined> {

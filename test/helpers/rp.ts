@@ -17,7 +17,10 @@ export class RelyingParty {
 
   static async create(issuer: string, client: RegisteredClient): Promise<RelyingParty> {
     const auth = client.clientSecret ? oidc.ClientSecretBasic(client.clientSecret) : oidc.None();
-    const config = await oidc.discovery(new URL(issuer), client.clientId, client.clientSecret ? { client_secret: client.clientSecret } : {}, auth, {
+    // The ID token algorithm the client registered is the one it expects (openid-client assumes RS256 otherwise).
+    const alg = client.metadata.id_token_signed_response_alg;
+    const metadata = { ...(client.clientSecret ? { client_secret: client.clientSecret } : {}), ...(typeof alg === 'string' ? { id_token_signed_response_alg: alg } : {}) };
+    const config = await oidc.discovery(new URL(issuer), client.clientId, metadata, auth, {
       execute: [oidc.allowInsecureRequests],
     });
     const redirect = (client.metadata.redirect_uris as string[])[0] ?? '';

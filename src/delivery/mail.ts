@@ -1,0 +1,43 @@
+/**
+ * Email: one of the only modules that talks to the outside world. Each message is a template rendered
+ * as plain text and simple HTML. With no SMTP URL (development and tests only; production refuses to
+ * start) messages, links included, go to the log instead.
+ */
+import nodemailer from 'nodemailer';
+import type { Config } from '../config.ts';
+import { createRenderer } from '../http/render.ts';
+import type { Logger } from '../log.ts';
+
+export type MailTemplate = 'verify-email' | 'reset-password' | 'email-changed' | 'password-changed' | 'new-sign-in' | 'signup-existing';
+
+export interface Mailer {
+  send(to: string, template: MailTemplate, vars: Record<string, unknown>): Promise<void>;
+  close(): void;
+}
+
+export function createMailer(config: Config, log: Logger): Mailer {
+  const html = createRenderer(config);
+  const text = createRenderer(config, { autoescape: false });
+  const transport = config.mail.smtpUrl ? nodemailer.createTransport(config.mail.smtpUrl) : undefined;
+  const common = { productName: config.productName, accountUrl: `${config.issuer}/account` };
+  return {
+    async send(to, template, vars) {
+      const all = { ...common, ...vars };
+      const message = {
+        from: config.mail.from,
+        to,
+        subject: text(`mail/${template}.subject.njk`, all).trim(),
+        text: text(`mail/${template}.txt.njk`, all),
+        html: html(`mail/${template}.html.njk`, all),
+      };
+      if (!transport) {
+        log.info({ mail: { to, subject: message.subject, body: message.text } }, 'email (no SMTP configured: written to the log)');
+        return;
+      }
+      await transport.sendMail(message);
+    },
+    close() {
+      transport?.close();
+    },
+  };
+}

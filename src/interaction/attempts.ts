@@ -1,0 +1,80 @@
+/**
+ * Brute-force limits, wrapped around a verify once, in the caller: `withAttempts(subject, verify)`.
+ * Failures are counted per account (keyed by the normalised email, so unknown and existing accounts
+ * behave alike) and per IP, in shared storage with atomic increments. Delays double after
+ * `freeFailures`; after `lockAfter` consecutive failures the account waits for a password reset by email.
+ */
+import { createHash } from 'node:crypto';
+import type { Config } from '../config.ts';
+import { AppError } from '../errors.ts';
+import type { CountersRepository } from '../store/counters.ts';
+import { normalizeEmail } from '../store/users.ts';
+
+export interface Subject {
+  /** The email the attempt names (normalised inside). */
+  email: string;
+  ip: string;
+}
+
+export const accountKey = (email: string) => `acct:${createHash('sha256').update(normalizeEmail(email)).digest('base64url')}`;
+const ipKey = (ip: string) => `ip:${ip}`;
+
+export class ThrottledError extends AppError {
+  constructor(readonly retryAfterSeconds: number, readonly locked: boolean) {
+    super(
+      locked ? 'sign_in.locked' : 'sign_in.throttled',
+      429,
+      locked
+        ? 'Too many failed attempts. Reset your password by email to sign in again.'
+        : `Too many failed attempts. Wait ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'} and try again.`,
+      true,
+      { retryAfter: retryAfterSeconds },
+    );
+  }
+}
+
+export function createAttempts(counters: CountersRepository, config: Config['throttle'], now: () => number = Date.now) {
+  const delayFor = (failures: number) =>
+    failures < config.freeFailures ? 0 : Math.min(config.maxDelaySeconds, 2 ** (failures - config.freeFailures));
+
+  async function check(s: Subject): Promise<void> {
+    const acct = accountKey(s.email);
+    const found = await counters.get([acct, ipKey(s.ip)]);
+    const a = found.get(acct);
+    if (a && a.count >= config.lockAfter) throw new ThrottledError(0, true);
+    const waits: number[] = [];
+    if (a) waits.push(a.updatedAt.getTime() + delayFor(a.count) * 1000 - now());
+    const i = found.get(ipKey(s.ip));
+    if (i && i.count >= config.ipMaxFailures) waits.push(i.expiresAt.getTime() - now());
+    const wait = Math.max(0, ...waits);
+    if (wait > 0) throw new ThrottledError(Math.ceil(wait / 1000), false);
+  }
+
+  return {
+    check,
+    async fail(s: Subject): Promise<void> {
+      await counters.increment(accountKey(s.email), config.accountWindowSeconds);
+      await counters.increment(ipKey(s.ip), config.ipWindowSeconds);
+    },
+    async succeed(s: Subject): Promise<void> {
+      await counters.reset([accountKey(s.email)]);
+    },
+    /** Clears an account's failures and lock (a password reset by email). */
+    async clear(email: string): Promise<void> {
+      await counters.reset([accountKey(email)]);
+    },
+    /** Refuses while throttled, runs `verify`, and counts the outcome. */
+    async withAttempts<T>(s: Subject, verify: () => Promise<T | undefined | false>): Promise<T | undefined> {
+      await check(s);
+      const result = await verify();
+      if (result === undefined || result === false) {
+        await this.fail(s);
+        return undefined;
+      }
+      await this.succeed(s);
+      return result;
+    },
+  };
+}
+
+export type Attempts = ReturnType<typeof createAttempts>;
