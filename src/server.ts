@@ -81,6 +81,7 @@ export async function startServer(config: Config, options: ServiceOptions & { ad
           server.closeIdleConnections();
           setTimeout(() => server.closeAllConnections(), 10_000).unref();
         });
+        services.mailer.close();
         await database.close();
       })();
       return stopping;

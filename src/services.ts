@@ -1,6 +1,7 @@
 /** Everything the server and the CLI share, built from one Config: database, store, hasher, events. */
 import path from 'node:path';
 import type { Config } from './config.ts';
+import { createMailer, type Mailer } from './delivery/mail.ts';
 import { createEvents } from './events.ts';
 import { createPasswordHasher } from './factors/password.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -12,6 +13,7 @@ export interface ServiceOptions {
   /** Use this database instead of the configured one (tests give each suite a fresh one). */
   database?: Database;
   log?: Logger;
+  mailer?: Mailer;
 }
 
 export function embeddedDir(config: Config): string {
@@ -32,6 +34,7 @@ export function createServices(config: Config, options: ServiceOptions = {}) {
     store,
     hasher: createPasswordHasher(config.argon2),
     events: createEvents(store, log),
+    mailer: options.mailer ?? createMailer(config, log),
   };
 }
 

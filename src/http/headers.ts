@@ -8,7 +8,7 @@ const CSP = [
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
-  "form-action 'self' https: http://localhost:* http://127.0.0.1:* http://[::1]:*",
+  "form-action 'self' https: http://localhost:* http://127.0.0.1:*",
   "frame-ancestors 'none'",
   "base-uri 'none'",
   "object-src 'none'",
@@ -20,7 +20,9 @@ export function securityHeaders(config: Config) {
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
+    // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on our own form posts,
+    // which the CSRF Origin check must refuse. Other sites (the apps) still get no Referer at all.
+    ctx.set('Referrer-Policy', 'same-origin');
     ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
     ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
     if (tls) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');

@@ -24,14 +24,14 @@ describe('pages: headers, CSRF and bad input', () => {
     return page;
   }
 
-  it('serves the sign-in page with a strict CSP, no framing, no referrer and no inline script or style', async () => {
+  it('serves the sign-in page with a strict CSP, no framing, no referrer to other sites and no inline script or style', async () => {
     const page = await loginPage(new CookieClient(server.url));
     const csp = page.headers.get('content-security-policy') ?? '';
     assert.match(csp, /frame-ancestors 'none'/);
     assert.match(csp, /script-src 'self'(;|$)/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     assert.equal(page.headers.get('x-frame-options'), 'DENY');
-    assert.equal(page.headers.get('referrer-policy'), 'no-referrer');
+    assert.equal(page.headers.get('referrer-policy'), 'same-origin');
     assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(page.headers.get('cache-control'), 'no-store');
     assert.equal(page.headers.get('strict-transport-security'), null, 'no HSTS on a plain-http issuer');
