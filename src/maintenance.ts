@@ -7,6 +7,7 @@ export async function purgeExpired(services: Services): Promise<Record<string, n
     oidc: await store.oidc.purge(),
     codes: await store.codes.purge(),
     keys: await store.signingKeys.purge(),
+    counters: await store.counters.purge(),
   };
 }
 

@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { createMailer, type Mailer } from './delivery/mail.ts';
 import { createEvents } from './events.ts';
 import { createPasswordHasher } from './factors/password.ts';
+import { createAttempts } from './interaction/attempts.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { createStore } from './store/index.ts';
@@ -34,6 +35,7 @@ export function createServices(config: Config, options: ServiceOptions = {}) {
     store,
     hasher: createPasswordHasher(config.argon2),
     events: createEvents(store, log),
+    attempts: createAttempts(store.counters, config.throttle),
     mailer: options.mailer ?? createMailer(config, log),
   };
 }

@@ -1,5 +1,6 @@
 /** Every repository over one database: the only door to SQL. */
 import { clientsRepository } from './clients.ts';
+import { countersRepository } from './counters.ts';
 import type { Database } from './db.ts';
 import { oidcPayloadsRepository } from './oidc-payloads.ts';
 import { oneTimeCodesRepository } from './one-time-codes.ts';
@@ -17,6 +18,7 @@ export function createStore(database: Database, sealer: Sealer) {
     signingKeys: signingKeysRepository(db, sealer),
     oidc: oidcPayloadsRepository(db),
     codes: oneTimeCodesRepository(db),
+    counters: countersRepository(db),
     events: securityEventsRepository(db),
     /** Spends the first-admin setup token and creates the admin in one transaction: both or neither. */
     async createFirstAdmin(token: string, user: NewUser): Promise<User | undefined> {

@@ -1,48 +1,65 @@
-/** Hashed single-use codes and links (setup link now; email links and SMS codes later). */
+/**
+ * Hashed single-use tokens for links (first-admin setup, email verification, password reset, email change).
+ * Only a hash is stored; issuing a new token for a (purpose, user) kills the older ones; spending is one
+ * conditional write, so exactly one caller can spend a token.
+ */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { deleted, type Db } from './db.ts';
 
-export type CodePurpose = 'admin_setup';
+export type CodePurpose = 'admin_setup' | 'email_verify' | 'password_reset' | 'email_change';
 
-/** Single-use tokens are random (≥128 bits), so a fast hash is enough; only the hash is stored. */
+/** Single-use tokens are random (256 bits), so a fast hash is enough; only the hash is stored. */
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url');
+
+export interface SpentCode {
+  id: string;
+  userId: string | null;
+  /** What the link carries besides the user (e.g. the new address of an email change). */
+  data: Record<string, unknown> | null;
+}
 
 export function oneTimeCodesRepository(db: Db) {
   return {
     /** Issues a new token for (purpose, user), killing every earlier unused one. Returns the token. */
-    async issue(purpose: CodePurpose, userId: string | null, ttlSeconds: number): Promise<string> {
+    async issue(purpose: CodePurpose, userId: string | null, ttlSeconds: number, data?: Record<string, unknown>): Promise<string> {
       const token = randomBytes(32).toString('base64url');
       await db.transaction(async (trx) => {
         const older = trx('one_time_codes').where({ purpose }).whereNull('used_at');
         await (userId ? older.andWhere({ user_id: userId }) : older.whereNull('user_id')).update({ used_at: trx.fn.now() });
         await trx('one_time_codes').insert({
           id: randomUUID(), purpose, user_id: userId, code_hash: hashToken(token),
+          data: data ? JSON.stringify(data) : null,
           expires_at: trx.raw(`now() + make_interval(secs => ?)`, [ttlSeconds]),
         });
       });
       return token;
     },
 
-    /** Is the token live (unused, unexpired)? Does not spend it. */
-    async peek(purpose: CodePurpose, token: string): Promise<{ id: string; userId: string | null } | undefined> {
+    /** The live (unused, unexpired) token's owner and data, without spending it. */
+    async peek(purpose: CodePurpose, token: string): Promise<SpentCode | undefined> {
       const row = await db('one_time_codes')
         .where({ purpose, code_hash: hashToken(token) })
         .whereNull('used_at')
         .andWhere('expires_at', '>', db.fn.now())
-        .first('id', 'user_id');
-      return row && { id: row.id as string, userId: row.user_id as string | null };
+        .first('id', 'user_id', 'data');
+      return row && { id: row.id as string, userId: row.user_id as string | null, data: row.data as SpentCode['data'] };
     },
 
-    /** Spends the token in one conditional write; true for exactly one caller. */
-    async spend(purpose: CodePurpose, token: string): Promise<boolean> {
-      const trx = db;
-      const rows = await trx('one_time_codes')
+    /** Spends the token in one conditional write: its owner and data for exactly one caller, else undefined. */
+    async spend(purpose: CodePurpose, token: string): Promise<SpentCode | undefined> {
+      const rows = await db('one_time_codes')
         .where({ purpose, code_hash: hashToken(token) })
         .whereNull('used_at')
-        .andWhere('expires_at', '>', trx.fn.now())
-        .update({ used_at: trx.fn.now() })
-        .returning('id');
-      return rows.length === 1;
+        .andWhere('expires_at', '>', db.fn.now())
+        .update({ used_at: db.fn.now() })
+        .returning(['id', 'user_id', 'data']);
+      const row = rows[0] as { id: string; user_id: string | null; data: SpentCode['data'] } | undefined;
+      return row && { id: row.id, userId: row.user_id, data: row.data };
+    },
+
+    /** Kills every unused token of a purpose for a user (e.g. all reset links after a password change). */
+    async revokeAll(purpose: CodePurpose, userId: string): Promise<void> {
+      await db('one_time_codes').where({ purpose, user_id: userId }).whereNull('used_at').update({ used_at: db.fn.now() });
     },
 
     async purge(): Promise<number> {

@@ -98,6 +98,44 @@ export function usersRepository(db: Db) {
       return rows.map(toUser);
     },
 
+    async setPassword(id: string, passwordHash: string): Promise<void> {
+      await db('users').where({ id }).update({ password_hash: passwordHash, updated_at: db.fn.now() });
+    },
+
+    async markEmailVerified(id: string, email: string): Promise<boolean> {
+      const n = await db('users').where({ id, email_normalized: normalizeEmail(email) }).whereNull('email_verified_at')
+        .update({ email_verified_at: db.fn.now(), updated_at: db.fn.now() });
+      return n > 0;
+    },
+
+    /** Changes the email (verified by the caller's link). Throws DuplicateEmailError when another account has it. */
+    async changeEmail(id: string, email: string): Promise<void> {
+      try {
+        await db('users').where({ id }).update({
+          email: email.trim(), email_normalized: normalizeEmail(email), email_verified_at: db.fn.now(), updated_at: db.fn.now(),
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new DuplicateEmailError('email already registered');
+        throw err;
+      }
+    },
+
+    async updateProfile(id: string, profile: { name?: string | null; givenName?: string | null; familyName?: string | null }): Promise<void> {
+      const patch: Record<string, unknown> = { updated_at: db.fn.now() };
+      if (profile.name !== undefined) patch.name = profile.name;
+      if (profile.givenName !== undefined) patch.given_name = profile.givenName;
+      if (profile.familyName !== undefined) patch.family_name = profile.familyName;
+      await db('users').where({ id }).update(patch);
+    },
+
+    async setVerificationPreference(id: string, preference: VerificationPreference): Promise<void> {
+      await db('users').where({ id }).update({ verification_preference: preference, updated_at: db.fn.now() });
+    },
+
+    async setStatus(id: string, status: UserStatus): Promise<void> {
+      await db('users').where({ id }).update({ status, updated_at: db.fn.now() });
+    },
+
     async hasAdmin(): Promise<boolean> {
       const row = await db('users').whereRaw(`roles @> '["admin"]'::jsonb`).first('id');
       return !!row;
