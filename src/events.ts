@@ -3,7 +3,7 @@ import type { Logger } from './log.ts';
 import type { Store } from './store/index.ts';
 
 export type EventType =
-  | 'sign_in.succeeded' | 'sign_in.failed' | 'sign_in.unmet_level'
+  | 'sign_in.succeeded' | 'sign_in.failed' | 'sign_in.unmet_level' | 'sign_in.throttled'
   | 'admin.setup' | 'user.created' | 'client.created' | 'client.removed' | 'keys.rotated';
 
 export interface EventInput {

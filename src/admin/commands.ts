@@ -130,6 +130,9 @@ export async function runCommand(argv: string[], services: Services, io: Command
           'id-token-alg': { type: 'string' }, 'minimum-acr': { type: 'string' }, json: { type: 'boolean' },
         });
         if (!values.name) throw new UsageError('--name is required');
+        // The provider validates the ID token algorithm against its keys: on a database no server has started
+        // on yet there are none, and every client would be refused.
+        await ensureSigningKeys(services.store, services.config);
         const provider = createProvider({
           config: services.config, store: services.store, log: services.log,
           render: createRenderer(services.config), jwks: await loadJwks(services.store),

@@ -19,17 +19,10 @@ export interface Subject {
 export const accountKey = (email: string) => `acct:${createHash('sha256').update(normalizeEmail(email)).digest('base64url')}`;
 const ipKey = (ip: string) => `ip:${ip}`;
 
+/** Rendered by the caller with the strings signIn.locked / signIn.throttled. */
 export class ThrottledError extends AppError {
   constructor(readonly retryAfterSeconds: number, readonly locked: boolean) {
-    super(
-      locked ? 'sign_in.locked' : 'sign_in.throttled',
-      429,
-      locked
-        ? 'Too many failed attempts. Reset your password by email to sign in again.'
-        : `Too many failed attempts. Wait ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'} and try again.`,
-      true,
-      { retryAfter: retryAfterSeconds },
-    );
+    super(locked ? 'sign_in.locked' : 'sign_in.throttled', 429, locked ? 'locked' : 'throttled', true, { retryAfter: retryAfterSeconds });
   }
 }
 

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Events } from '../events.ts';
 import type { PasswordHasher } from '../factors/password.ts';
+import type { Attempts } from './attempts.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
 import type { Store } from '../store/index.ts';
@@ -13,6 +14,7 @@ export interface InteractionDeps {
   store: Store;
   events: Events;
   hasher: PasswordHasher;
+  attempts: Attempts;
   render: Render;
   csrf: Csrf;
   provider: () => Provider;

@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { passwordProof } from '../factors/password.ts';
+import type { User } from '../store/users.ts';
+import { ThrottledError } from './attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { finishLogin, finishWithError } from './finish.ts';
 import { levelOf, requiredLevel, satisfies } from './level.ts';
@@ -42,11 +44,26 @@ export function signIn(deps: InteractionDeps) {
       return renderLogin(deps, ctx, { email: ctx.state.form.email?.slice(0, 320), error: deps.render.t(parsed.error.issues[0]!.message) });
     }
     const { email, password } = parsed.data;
-    const user = await deps.store.users.findByEmail(email);
-    const ok = await deps.hasher.verify(user?.passwordHash, password);
     const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
-    if (!ok || !user || user.status !== 'active') {
-      await deps.events.record({ type: 'sign_in.failed', userId: user?.id ?? null, ...meta, details: { method: 'pwd', client: ctx.state.details.params.client_id } });
+    const client = ctx.state.details.params.client_id;
+    let found: User | undefined;
+    let user: User | undefined;
+    try {
+      user = await deps.attempts.withAttempts({ email, ip: ctx.ip }, async () => {
+        found = await deps.store.users.findByEmail(email);
+        const ok = await deps.hasher.verify(found?.passwordHash, password);
+        return ok && found?.status === 'active' ? found : undefined;
+      });
+    } catch (err) {
+      if (!(err instanceof ThrottledError)) throw err;
+      await deps.events.record({ type: 'sign_in.throttled', userId: null, ...meta, details: { locked: err.locked, client } });
+      ctx.status = 429;
+      if (!err.locked) ctx.set('Retry-After', String(err.retryAfterSeconds));
+      const error = err.locked ? deps.render.t('signIn.locked') : deps.render.t('signIn.throttled', { seconds: err.retryAfterSeconds });
+      return renderLogin(deps, ctx, { email, error });
+    }
+    if (!user) {
+      await deps.events.record({ type: 'sign_in.failed', userId: found?.id ?? null, ...meta, details: { method: 'pwd', client } });
       ctx.status = 401;
       return renderLogin(deps, ctx, { email, error: deps.render.t('signIn.wrong') });
     }
