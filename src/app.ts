@@ -45,7 +45,7 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(securityHeaders(config))
     .use(trustProxies(config))
     .use(health(services.database, opts.shuttingDown ?? (() => false)))
-    .use(assets())
+    .use(assets(config))
     .use(interaction.routes())
     .use(interaction.allowedMethods())
     .use(setup.routes())

@@ -38,6 +38,12 @@ export const configSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
   productName: z.string().min(1).max(60),
+  branding: z.strictObject({
+    /** An https:// image URL (or a path under /assets/) shown above every page. */
+    logoUrl: z.string().refine((v) => v.startsWith('/assets/') || /^https:\/\/[^\s"'<>]+$/.test(v), 'must be an https:// URL or a path under /assets/').optional(),
+    /** The colour of buttons and links, as #rrggbb. */
+    primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #2f5bd3'),
+  }),
   database: z.strictObject({
     /** PostgreSQL connection string; when absent the embedded database under dataDir is used. */
     url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
@@ -136,6 +142,8 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_HOST', 'host', 'string'],
   ['LATCHKEY_PORT', 'port', 'number'],
   ['LATCHKEY_PRODUCT_NAME', 'productName', 'string'],
+  ['LATCHKEY_LOGO_URL', 'branding.logoUrl', 'string'],
+  ['LATCHKEY_PRIMARY_COLOR', 'branding.primaryColor', 'string'],
   ['LATCHKEY_DATABASE_URL', 'database.url', 'string'],
   ['LATCHKEY_DATA_DIR', 'database.dataDir', 'string'],
   ['LATCHKEY_DATABASE_POOL_MAX', 'database.poolMax', 'number'],

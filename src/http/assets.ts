@@ -2,15 +2,28 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context, Next } from 'koa';
+import type { Config } from '../config.ts';
 import { viewsDir } from '../paths.ts';
 
 const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon' };
 const root = path.join(viewsDir, 'assets');
 
-export function assets() {
+/** The branding colours, as a stylesheet (inline styles would break the CSP). */
+export function themeCss(config: Config): string {
+  return `:root { --primary: ${config.branding.primaryColor}; }\n`;
+}
+
+export function assets(config: Config) {
   const cache = new Map<string, Buffer>();
+  const theme = themeCss(config);
   return async function serveAssets(ctx: Context, next: Next) {
     if (!ctx.path.startsWith('/assets/') || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    if (ctx.path === '/assets/theme.css') {
+      ctx.type = TYPES['.css']!;
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = theme;
+      return;
+    }
     const name = ctx.path.slice('/assets/'.length);
     const type = TYPES[path.extname(name)];
     if (!type || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) return next();

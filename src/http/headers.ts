@@ -2,11 +2,11 @@
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.ts';
 
-const CSP = [
+const csp = (logoOrigin: string | undefined) => [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  `img-src 'self' data:${logoOrigin ? ` ${logoOrigin}` : ''}`,
   "connect-src 'self'",
   "form-action 'self' https: http://localhost:* http://127.0.0.1:*",
   "frame-ancestors 'none'",
@@ -16,6 +16,8 @@ const CSP = [
 
 export function securityHeaders(config: Config) {
   const tls = new URL(config.issuer).protocol === 'https:';
+  const logo = config.branding.logoUrl;
+  const CSP = csp(logo?.startsWith('https://') ? new URL(logo).origin : undefined);
   return async function headers(ctx: Context, next: Next) {
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');

@@ -14,6 +14,7 @@ export function createRenderer(config: Config, { autoescape = true }: { autoesca
   });
   const t = createTranslator(loadStrings('en'), config.env !== 'production');
   env.addGlobal('productName', config.productName);
+  env.addGlobal('logoUrl', config.branding.logoUrl);
   env.addGlobal('t', t);
   const render = (template: string, vars: Record<string, unknown> = {}) => env.render(template, vars);
   return Object.assign(render, { t });
