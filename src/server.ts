@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type net from 'node:net';
 import { issueSetupLink } from './admin/setup.ts';
-import { adminSocketPath, serveAdminSocket, socketAlive } from './admin/socket.ts';
+import { adminSocketPath, serveAdminSocket, SocketBusyError } from './admin/socket.ts';
 import { createApp, type App } from './app.ts';
 import type { Config } from './config.ts';
 import { startPurging } from './maintenance.ts';
@@ -32,11 +32,12 @@ export async function startServer(config: Config, options: ServiceOptions & { ad
   let adminSocket: net.Server | undefined;
   try {
     if (database.kind === 'embedded' && database.dir && options.adminSocket !== false) {
-      const socket = adminSocketPath(config.database.dataDir);
-      if (await socketAlive(socket)) {
-        throw new StartupError(`another Latchkey server is already using the embedded database in ${config.database.dataDir}; stop it first, or use PostgreSQL (LATCHKEY_DATABASE_URL) to run several instances`);
+      try {
+        adminSocket = await serveAdminSocket(services, adminSocketPath(config.database.dataDir));
+      } catch (err) {
+        if (!(err instanceof SocketBusyError)) throw err;
+        throw new StartupError(`another Latchkey process is already using the embedded database in ${config.database.dataDir}; stop it first, or use PostgreSQL (LATCHKEY_DATABASE_URL) to run several instances`);
       }
-      adminSocket = await serveAdminSocket(services, socket);
     }
     const applied = await database.migrate();
     if (applied.length) log.info({ migrations: applied }, 'database migrated');

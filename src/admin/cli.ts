@@ -8,13 +8,17 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { createServices } from '../services.ts';
-import { adminSocketPath, callAdminSocket, socketAlive } from './socket.ts';
+import { adminSocketPath, callAdminSocket, serveAdminSocket, SocketBusyError, socketAlive } from './socket.ts';
 import { runCommand } from './commands.ts';
 
 let stdinText: string | undefined;
 const readStdin = async () => (stdinText ??= process.stdin.isTTY ? '' : readFileSync(0, 'utf8'));
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], attempt = 0): Promise<number> {
+  if (attempt > 5) {
+    process.stderr.write('latchkey: the embedded database stays busy; try again\n');
+    return 1;
+  }
   let config;
   try {
     config = loadConfig();
@@ -37,6 +41,18 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.log.level === 'silent' ? 'silent' : 'warn', pino.destination(2));
   const services = createServices(config, { log });
+  // On the embedded database this process now holds the admin socket: it is the database's only user,
+  // and another CLI started meanwhile sends its command here instead of opening the files too.
+  let socket: import('node:net').Server | undefined;
+  if (!config.database.url) {
+    try {
+      socket = await serveAdminSocket(services, adminSocketPath(config.database.dataDir));
+    } catch (err) {
+      await services.database.close().catch(() => {});
+      if (err instanceof SocketBusyError) return main(argv, attempt + 1);
+      throw err;
+    }
+  }
   try {
     if (argv[0] !== 'migrate' && argv[0] !== 'help' && argv.length) await services.database.migrate();
     const res = await runCommand(argv, services, { stdin: readStdin });
@@ -47,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`latchkey: cannot reach the database: ${(err as Error).message}\n`);
     return 1;
   } finally {
+    socket?.close();
     await services.database.close().catch(() => {});
   }
 }

@@ -28,8 +28,29 @@ export function socketAlive(file: string): Promise<boolean> {
   });
 }
 
+/**
+ * Listens on the socket, which also makes this process the embedded database's only user: binding a
+ * Unix socket is atomic, so a second process gets SocketBusyError. A stale file (nobody answers) is replaced.
+ */
 export async function serveAdminSocket(services: Services, file: string): Promise<net.Server> {
-  if (existsSync(file)) unlinkSync(file); // stale: socketAlive() said nobody is there
+  try {
+    return await listenOn(services, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    if (await socketAlive(file)) throw new SocketBusyError(file);
+    if (existsSync(file)) unlinkSync(file);
+    return listenOn(services, file);
+  }
+}
+
+export class SocketBusyError extends Error {
+  override name = 'SocketBusyError';
+  constructor(file: string) {
+    super(`another Latchkey process holds ${file}`);
+  }
+}
+
+async function listenOn(services: Services, file: string): Promise<net.Server> {
   const server = net.createServer((conn) => {
     let buf = '';
     conn.setEncoding('utf8');

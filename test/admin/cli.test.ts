@@ -344,7 +344,7 @@ describe('latchkey CLI', { concurrency: true }, () => {
     it('a second server on the same data directory refuses to start, with a clear message', async () => {
       const second = startServerProcess(await freePort());
       assert.equal(await second.exited, 1);
-      assert.ok(second.output.stderr.includes(`another Latchkey server is already using the embedded database in ${dataDir}`), second.output.stderr);
+      assert.ok(second.output.stderr.includes(`another Latchkey process is already using the embedded database in ${dataDir}`), second.output.stderr);
       assert.doesNotMatch(second.output.stdout, /Latchkey is running/);
       assert.equal((await fetch(`${issuer}/readyz`)).status, 200, 'the first server is unharmed');
     });
@@ -408,6 +408,14 @@ describe('latchkey CLI', { concurrency: true }, () => {
       await assert.rejects(fetch(`${issuer}/healthz`), 'nothing listens any more');
       const clients = json<Record<string, unknown>[]>(await cli(['clients', 'list', '--json']));
       assert.ok(clients.some((c) => c.client_id === made.client!.clientId), 'the client added through the socket is in the database');
+    });
+
+    it('several CLI processes at once, with no server, take turns on the embedded database instead of opening it together', async () => {
+      const emails = [0, 1, 2, 3].map((i) => `parallel-${i}@example.com`);
+      const runs = await Promise.all(emails.map((email) => cli(['users', 'add', '--email', email, '--password-stdin'], 'a parallel password\n')));
+      for (const r of runs) ok(r);
+      const users = json<{ email: string }[]>(await cli(['users', 'list', '--json']));
+      for (const email of emails) assert.ok(users.some((u) => u.email === email), `${email} was stored`);
     });
   });
 });
