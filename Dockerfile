@@ -19,6 +19,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
 COPY views ./views
+# The common-password list is data read at run time (src/factors/password.ts), not compiled code.
+COPY src/factors/common-passwords.txt ./src/factors/common-passwords.txt
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

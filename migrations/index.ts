@@ -1,5 +1,6 @@
 /** Every migration, in order. Released migrations are never edited: add a new one. */
 import * as initial from './001_initial.ts';
+import * as account from './002_account.ts';
 
 export interface Migration {
   name: string;
@@ -7,4 +8,7 @@ export interface Migration {
   down(knex: import('knex').Knex): Promise<void>;
 }
 
-export const migrations: Migration[] = [{ name: '001_initial', ...initial }];
+export const migrations: Migration[] = [
+  { name: '001_initial', ...initial },
+  { name: '002_account', ...account },
+];

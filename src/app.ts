@@ -1,10 +1,12 @@
 /**
- * Composes the Koa app in one readable list: http/* -> health -> assets -> interaction, setup -> provider.
+ * Composes the Koa app in one readable list: http/* -> health -> assets -> interaction, setup, sign-up,
+ * email verification, password reset, account page -> provider.
  * Anything our routes do not answer goes to oidc-provider (discovery, /auth, /token, /jwks, …).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
+import { accountRoutes } from './account/routes.ts';
 import { setupRoutes } from './admin/setup.ts';
 import { assets } from './http/assets.ts';
 import { csrf } from './http/csrf.ts';
@@ -14,7 +16,10 @@ import { health } from './http/health.ts';
 import { trustProxies } from './http/proxy.ts';
 import { createRenderer } from './http/render.ts';
 import { requestLog } from './http/request-log.ts';
+import { resetRoutes } from './interaction/reset.ts';
 import { interactionRoutes } from './interaction/routes.ts';
+import { signUpRoutes } from './interaction/sign-up.ts';
+import { verifyEmailRoutes } from './interaction/verify-email.ts';
 import { createProviderHolder, type ProviderHolder } from './oidc/current.ts';
 import type { Services } from './services.ts';
 
@@ -49,6 +54,10 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(interaction.routes())
     .use(interaction.allowedMethods())
     .use(setup.routes())
+    .use(signUpRoutes(deps).routes())
+    .use(verifyEmailRoutes(deps).routes())
+    .use(resetRoutes(deps).routes())
+    .use(accountRoutes(deps).routes())
     .use(async function protocol(ctx) {
       const provider = providers.current();
       let handle = callbacks.get(provider);

@@ -101,6 +101,10 @@ export const configSchema = z.strictObject({
     grant: duration,
     deviceCode: duration,
     clientCredentials: duration,
+    /** Lifetime of an email-verification link. */
+    emailVerifyLink: duration.max(604800, 'must be at most 604800 (7 days)'),
+    /** Lifetime of a password-reset link: short-lived (SECURITY.md). */
+    passwordResetLink: duration.max(7200, 'must be at most 7200 (2 hours): reset links are short-lived'),
   }),
   keys: z.strictObject({
     algorithms: z.array(z.enum(['RS256', 'ES256', 'EdDSA'])).min(1),
@@ -122,6 +126,14 @@ export const configSchema = z.strictObject({
      * Off: oidc-provider refuses to connect to special-use addresses (SSRF protection) and those apps get nothing.
      */
     allowPrivateNetwork: z.boolean(),
+  }),
+  signUp: z.strictObject({
+    /** Anyone may create an account on the sign-in page (unverified until the emailed link is opened). */
+    enabled: z.boolean(),
+  }),
+  account: z.strictObject({
+    /** Changing the email, the password or two-step verification needs a sign-in at most this many seconds old. */
+    recentAuthSeconds: z.number().int().min(1).max(86400, 'must be at most 86400 (a day)'),
   }),
   purgeIntervalSeconds: duration,
   setupLinkTtlSeconds: duration,
@@ -154,6 +166,7 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_MAIL_FROM', 'mail.from', 'string'],
   ['LATCHKEY_TLS_TERMINATED_BY_PROXY', 'proxy.tlsTerminated', 'boolean'],
   ['LATCHKEY_LOG_LEVEL', 'log.level', 'string'],
+  ['LATCHKEY_SIGN_UP_ENABLED', 'signUp.enabled', 'boolean'],
 ];
 
 export interface LoadOptions {

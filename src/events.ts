@@ -4,7 +4,12 @@ import type { Store } from './store/index.ts';
 
 export type EventType =
   | 'sign_in.succeeded' | 'sign_in.failed' | 'sign_in.unmet_level' | 'sign_in.throttled'
-  | 'admin.setup' | 'user.created' | 'client.created' | 'client.removed' | 'keys.rotated';
+  | 'admin.setup' | 'user.created' | 'client.created' | 'client.removed' | 'keys.rotated'
+  | 'sign_up.existing_email' | 'sign_in.unverified' | 'email.verification_sent' | 'email.verified'
+  | 'password_reset.requested' | 'password_reset.link_sent' | 'password_reset.completed'
+  // the account page
+  | 'profile.updated' | 'email.change_requested' | 'email.changed' | 'password.changed' | 'password.change_failed'
+  | 'verification.changed' | 'session.signed_out' | 'sessions.signed_out_others' | 'app.access_removed';
 
 export interface EventInput {
   type: EventType;

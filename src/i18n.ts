@@ -16,14 +16,19 @@ export function loadStrings(language = 'en'): Tree {
 }
 
 export function createTranslator(strings: Tree, strict: boolean): Translate {
-  const lookup = (key: string): string | undefined => {
-    let node: string | Tree | undefined = strings;
-    for (const part of key.split('.')) {
-      if (typeof node !== 'object') return undefined;
-      node = node[part];
+  // Keys nest by dots, and a key may itself hold dots (errors are keyed by codes like "csrf.origin").
+  const find = (node: string | Tree | undefined, parts: string[]): string | undefined => {
+    if (parts.length === 0) return typeof node === 'string' ? node : undefined;
+    if (typeof node !== 'object') return undefined;
+    for (let i = 1; i <= parts.length; i++) {
+      const name = parts.slice(0, i).join('.');
+      if (!Object.hasOwn(node, name)) continue;
+      const found = find(node[name], parts.slice(i));
+      if (found !== undefined) return found;
     }
-    return typeof node === 'string' ? node : undefined;
+    return undefined;
   };
+  const lookup = (key: string): string | undefined => find(strings, key.split('.'));
   const t = (key: string, vars: Record<string, unknown> = {}) => {
     const text = lookup(key);
     if (text === undefined) {

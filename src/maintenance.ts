@@ -8,6 +8,8 @@ export async function purgeExpired(services: Services): Promise<Record<string, n
     codes: await store.codes.purge(),
     keys: await store.signingKeys.purge(),
     counters: await store.counters.purge(),
+    accountSessions: await store.accountSessions.purge(),
+    sessionActivity: await store.sessions.purge(),
   };
 }
 

@@ -27,18 +27,22 @@ export class StartupError extends Error {
 }
 
 export async function startServer(config: Config, options: ServiceOptions & { adminSocket?: boolean } = {}): Promise<RunningServer> {
-  const services = createServices(config, options);
-  const { log, database } = services;
+  // The embedded database belongs to one process: take the admin socket (the lock) before opening it.
   let adminSocket: net.Server | undefined;
-  try {
-    if (database.kind === 'embedded' && database.dir && options.adminSocket !== false) {
-      try {
-        adminSocket = await serveAdminSocket(services, adminSocketPath(config.database.dataDir));
-      } catch (err) {
-        if (!(err instanceof SocketBusyError)) throw err;
-        throw new StartupError(`another Latchkey process is already using the embedded database in ${config.database.dataDir}; stop it first, or use PostgreSQL (LATCHKEY_DATABASE_URL) to run several instances`);
-      }
+  let servicesReady!: (s: Services) => void;
+  const ready = new Promise<Services>((resolve) => (servicesReady = resolve));
+  if (!options.database && !config.database.url && options.adminSocket !== false) {
+    try {
+      adminSocket = await serveAdminSocket(() => ready, adminSocketPath(config.database.dataDir));
+    } catch (err) {
+      if (!(err instanceof SocketBusyError)) throw err;
+      throw new StartupError(`another Latchkey process is already using the embedded database in ${config.database.dataDir}; stop it first, or use PostgreSQL (LATCHKEY_DATABASE_URL) to run several instances`);
     }
+  }
+  const services = createServices(config, options);
+  servicesReady(services);
+  const { log, database } = services;
+  try {
     const applied = await database.migrate();
     if (applied.length) log.info({ migrations: applied }, 'database migrated');
     const created = await ensureSigningKeys(services.store, config);
@@ -49,6 +53,8 @@ export async function startServer(config: Config, options: ServiceOptions & { ad
     throw err;
   }
 
+  // Client lookups are reused while this server hears every change to clients (store/client-cache.ts).
+  const stopFollowingClients = await services.store.clients.followChanges(database);
   let shuttingDown = false;
   const app = await createApp(services, { shuttingDown: () => shuttingDown });
   const server = http.createServer(app.koa.callback());
@@ -83,6 +89,7 @@ export async function startServer(config: Config, options: ServiceOptions & { ad
           setTimeout(() => server.closeAllConnections(), 10_000).unref();
         });
         services.mailer.close();
+        await stopFollowingClients();
         await database.close();
       })();
       return stopping;

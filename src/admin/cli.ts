@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
-import { createServices } from '../services.ts';
+import { createServices, type Services } from '../services.ts';
 import { adminSocketPath, callAdminSocket, serveAdminSocket, SocketBusyError, socketAlive } from './socket.ts';
 import { runCommand } from './commands.ts';
 
@@ -33,26 +33,35 @@ async function main(argv: string[], attempt = 0): Promise<number> {
     const socket = adminSocketPath(config.database.dataDir);
     if (await socketAlive(socket)) {
       const needsStdin = argv.includes('--password-stdin');
-      const res = await callAdminSocket(socket, argv, needsStdin ? await readStdin() : '');
+      let res;
+      try {
+        res = await callAdminSocket(socket, argv, needsStdin ? await readStdin() : '');
+      } catch {
+        // The holder went away between our check and our call (a CLI that just finished): try again.
+        await new Promise((r) => setTimeout(r, 100));
+        return main(argv, attempt + 1);
+      }
       process.stdout.write(res.stdout);
       process.stderr.write(res.stderr);
       return res.code;
     }
   }
   const log = createLogger(config.log.level === 'silent' ? 'silent' : 'warn', pino.destination(2));
-  const services = createServices(config, { log });
-  // On the embedded database this process now holds the admin socket: it is the database's only user,
-  // and another CLI started meanwhile sends its command here instead of opening the files too.
+  // On the embedded database this process first takes the admin socket, then opens the database: it is
+  // the database's only user, and another CLI started meanwhile sends its command here instead.
   let socket: import('node:net').Server | undefined;
+  let servicesReady!: (s: Services) => void;
+  const ready = new Promise<Services>((resolve) => (servicesReady = resolve));
   if (!config.database.url) {
     try {
-      socket = await serveAdminSocket(services, adminSocketPath(config.database.dataDir));
+      socket = await serveAdminSocket(() => ready, adminSocketPath(config.database.dataDir));
     } catch (err) {
-      await services.database.close().catch(() => {});
       if (err instanceof SocketBusyError) return main(argv, attempt + 1);
       throw err;
     }
   }
+  const services = createServices(config, { log });
+  servicesReady(services);
   try {
     if (argv[0] !== 'migrate' && argv[0] !== 'help' && argv.length) await services.database.migrate();
     const res = await runCommand(argv, services, { stdin: readStdin });
@@ -63,7 +72,8 @@ async function main(argv: string[], attempt = 0): Promise<number> {
     process.stderr.write(`latchkey: cannot reach the database: ${(err as Error).message}\n`);
     return 1;
   } finally {
-    socket?.close();
+    // Let commands other processes sent here finish before the database closes.
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
     await services.database.close().catch(() => {});
   }
 }

@@ -37,7 +37,7 @@ Commands:
   users list [--json]
   clients add --name N --redirect-uri U [--redirect-uri U2 …] [--post-logout-redirect-uri U …]
               [--backchannel-logout-uri U] [--grant-type T …] [--public] [--auth-method M]
-              [--id-token-alg RS256|ES256|EdDSA] [--minimum-acr LEVEL] [--json]
+              [--id-token-alg RS256|ES256|EdDSA] [--minimum-acr LEVEL] [--resource-server] [--json]
   clients list [--json]
   clients remove CLIENT_ID
   keys list [--json]
@@ -97,7 +97,7 @@ export async function runCommand(argv: string[], services: Services, io: Command
         if (!email.success) throw new UsageError(`--email: "${values.email}" is not a valid email address`);
         if (values.name !== undefined && values.name.length > 200) throw new UsageError('--name is at most 200 characters');
         const password = (await io.stdin()).replace(/\r?\n$/, '');
-        const problem = passwordProblem(password);
+        const problem = passwordProblem(password, { email: email.data, name: values.name });
         if (problem) throw new UsageError(`password: ${createRenderer(services.config).t(problem.key, problem.vars)}`);
         let user;
         try {
@@ -127,7 +127,8 @@ export async function runCommand(argv: string[], services: Services, io: Command
           name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true },
           'post-logout-redirect-uri': { type: 'string', multiple: true }, 'backchannel-logout-uri': { type: 'string' },
           'grant-type': { type: 'string', multiple: true }, public: { type: 'boolean' }, 'auth-method': { type: 'string' },
-          'id-token-alg': { type: 'string' }, 'minimum-acr': { type: 'string' }, json: { type: 'boolean' },
+          'id-token-alg': { type: 'string' }, 'minimum-acr': { type: 'string' }, 'resource-server': { type: 'boolean' },
+          json: { type: 'boolean' },
         });
         if (!values.name) throw new UsageError('--name is required');
         // The provider validates the ID token algorithm against its keys: on a database no server has started
@@ -144,6 +145,7 @@ export async function runCommand(argv: string[], services: Services, io: Command
           ...(values['backchannel-logout-uri'] ? { backchannelLogoutUri: values['backchannel-logout-uri'] } : {}),
           ...(values['grant-type'] ? { grantTypes: values['grant-type'] as never } : {}),
           public: !!values.public,
+          resourceServer: !!values['resource-server'],
           ...(values['auth-method'] ? { authMethod: values['auth-method'] as never } : {}),
           ...(values['id-token-alg'] ? { idTokenAlg: values['id-token-alg'] as never } : {}),
           ...(values['minimum-acr'] ? { minimumAcr: values['minimum-acr'] as never } : {}),

@@ -49,7 +49,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
     const parsed = setupForm.safeParse(raw);
     const token = raw.token ?? '';
     if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
-    const issue = parsed.success ? passwordProblem(parsed.data.password) : { key: parsed.error.issues[0]!.message };
+    const issue = parsed.success ? passwordProblem(parsed.data.password, parsed.data) : { key: parsed.error.issues[0]!.message };
     const problem = issue && render.t(issue.key, issue.vars);
     if (!parsed.success || problem) {
       ctx.status = 400;

@@ -3,7 +3,7 @@
  * over a Unix socket in the data directory (mode 0600, same trust as the database files) and the server
  * runs it with the same code. One JSON request per connection, one JSON response.
  */
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Services } from '../services.ts';
@@ -32,7 +32,8 @@ export function socketAlive(file: string): Promise<boolean> {
  * Listens on the socket, which also makes this process the embedded database's only user: binding a
  * Unix socket is atomic, so a second process gets SocketBusyError. A stale file (nobody answers) is replaced.
  */
-export async function serveAdminSocket(services: Services, file: string): Promise<net.Server> {
+export async function serveAdminSocket(services: () => Promise<Services>, file: string): Promise<net.Server> {
+  mkdirSync(path.dirname(file), { recursive: true });
   try {
     return await listenOn(services, file);
   } catch (err) {
@@ -50,7 +51,7 @@ export class SocketBusyError extends Error {
   }
 }
 
-async function listenOn(services: Services, file: string): Promise<net.Server> {
+async function listenOn(services: () => Promise<Services>, file: string): Promise<net.Server> {
   const server = net.createServer((conn) => {
     let buf = '';
     conn.setEncoding('utf8');
@@ -68,7 +69,8 @@ async function listenOn(services: Services, file: string): Promise<net.Server> {
       }
       const argv = Array.isArray(req.argv) ? req.argv.map(String) : [];
       const stdin = typeof req.stdin === 'string' ? req.stdin : '';
-      runCommand(argv, services, { stdin: async () => stdin })
+      services()
+        .then((ready) => runCommand(argv, ready, { stdin: async () => stdin }))
         .then((res) => conn.end(`${JSON.stringify(res)}\n`))
         .catch(() => conn.end(`${JSON.stringify({ code: 1, stdout: '', stderr: 'latchkey: the command failed\n' })}\n`));
     });

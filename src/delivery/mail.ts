@@ -8,7 +8,8 @@ import type { Config } from '../config.ts';
 import { createRenderer } from '../http/render.ts';
 import type { Logger } from '../log.ts';
 
-export type MailTemplate = 'verify-email' | 'reset-password' | 'email-changed' | 'password-changed' | 'new-sign-in' | 'signup-existing';
+export type MailTemplate = 'verify-email' | 'reset-password' | 'email-changed' | 'password-changed' | 'new-sign-in' | 'signup-existing'
+  | 'confirm-email-change' | 'email-change-requested' | 'verification-changed';
 
 export interface Mailer {
   send(to: string, template: MailTemplate, vars: Record<string, unknown>): Promise<void>;

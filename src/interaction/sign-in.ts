@@ -9,6 +9,7 @@ import { ThrottledError } from './attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { finishLogin, finishWithError } from './finish.ts';
 import { levelOf, requiredLevel, satisfies } from './level.ts';
+import { askToConfirmEmail } from './verify-email.ts';
 
 const signInForm = z.object({
   email: z.string().trim().min(1, 'signIn.emailRequired').max(320, 'signIn.emailTooLong'),
@@ -22,6 +23,7 @@ export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extr
     uid: details.uid,
     csrf: deps.csrf.token(ctx),
     clientName: ctx.state.clientName,
+    signUp: deps.config.signUp.enabled,
     email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
     error: extra.error,
   });
@@ -66,6 +68,10 @@ export function signIn(deps: InteractionDeps) {
       await deps.events.record({ type: 'sign_in.failed', userId: found?.id ?? null, ...meta, details: { method: 'pwd', client } });
       ctx.status = 401;
       return renderLogin(deps, ctx, { email, error: deps.render.t('signIn.wrong') });
+    }
+    if (!user.emailVerifiedAt) {
+      ctx.status = 403;
+      return renderLogin(deps, ctx, { email, error: await askToConfirmEmail(deps, ctx, user, meta) });
     }
 
     const proofs = [passwordProof(user.id)];

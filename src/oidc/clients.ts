@@ -46,9 +46,11 @@ export const clientInput = z
     public: z.boolean().default(false),
     authMethod: z.enum(AUTH_METHODS, { message: `auth method must be one of ${AUTH_METHODS.join(', ')}` }).optional(),
     idTokenAlg: z.enum(ID_TOKEN_ALGS, { message: `ID token algorithm must be one of ${ID_TOKEN_ALGS.join(', ')}` }).optional(),
+    resourceServer: z.boolean().default(false),
     minimumAcr: z.enum(LEVELS as unknown as [Acr, ...Acr[]], { message: `minimum level must be one of ${LEVELS.join(', ')}` }).optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.resourceServer && c.public) ctx.addIssue({ code: 'custom', message: 'a resource server must authenticate: not --public' });
     const grants = c.grantTypes ?? ['authorization_code', 'refresh_token'];
     const method = c.authMethod ?? (c.public ? 'none' : 'client_secret_basic');
     if (c.public && method !== 'none') ctx.addIssue({ code: 'custom', message: 'a public client has no secret, so its auth method is none' });
@@ -89,6 +91,7 @@ export function toMetadata(input: z.output<typeof clientInput>): Record<string, 
     id_token_signed_response_alg: input.idTokenAlg ?? 'RS256',
     ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     ...(input.minimumAcr ? { minimum_acr: input.minimumAcr } : {}),
+    ...(input.resourceServer ? { resource_server: true } : {}),
   };
 }
 

@@ -8,9 +8,11 @@ import type { Render } from '../http/render.ts';
 import { isAcr, LEVELS } from '../interaction/level.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
+import { accountClientMetadata, loadExistingGrant } from './account-client.ts';
 import { createAdapterClass } from './adapter.ts';
 import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
 import { buildPolicy } from './policy.ts';
+import { recordSessionActivity } from './session-activity.ts';
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
@@ -32,6 +34,9 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
   const configuration: Configuration = {
     adapter: createAdapterClass(store),
     jwks: jwks as Configuration['jwks'],
+    // The hosted account page (src/account): a first-party client, with its grant implied (no consent page).
+    clients: [accountClientMetadata(config, render.t('account.clientName', { product: config.productName }))],
+    loadExistingGrant,
     cookies: {
       keys: [...config.secrets.cookieKeys],
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
@@ -60,8 +65,11 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'none'],
     allowOmittingSingleRegisteredRedirectUri: false,
     extraClientMetadata: {
-      properties: ['minimum_acr'],
+      properties: ['minimum_acr', 'resource_server'],
       validator(_ctx, key, value) {
+        if (key === 'resource_server' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('resource_server must be a boolean');
+        }
         if (key === 'minimum_acr' && value !== undefined && !isAcr(value)) {
           throw new errors.InvalidClientMetadata(`minimum_acr must be one of ${LEVELS.join(', ')}`);
         }
@@ -79,8 +87,21 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A client learns about its own tokens; only a client registered as a resource server
+        // (`clients add --resource-server`) may introspect tokens issued to others.
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId || client.metadata().resource_server === true,
+      },
+      revocation: {
+        enabled: true,
+        // A client may revoke only its own tokens (RFC 7009); the same rule as oidc-provider's default, stated here.
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       userinfo: { enabled: true },
       claimsParameter: { enabled: true },
       backchannelLogout: { enabled: true },
@@ -171,6 +192,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
   // X-Forwarded-* headers reach the provider only from trusted proxies (http/proxy.ts strips the rest).
   provider.proxy = true;
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
+  recordSessionActivity(provider, { config, store, log });
   provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }, _accountId: string, sid: string) =>
     log.warn({ err: err.message, client: client.clientId, sid }, 'back-channel logout failed'));
   return provider;

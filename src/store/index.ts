@@ -1,13 +1,15 @@
 /** Every repository over one database: the only door to SQL. */
+import { accountSessionsRepository } from './account-sessions.ts';
 import { clientsRepository } from './clients.ts';
 import { countersRepository } from './counters.ts';
 import type { Database } from './db.ts';
-import { oidcPayloadsRepository } from './oidc-payloads.ts';
+import { oidcPayloadsRepository, type Payload } from './oidc-payloads.ts';
 import { oneTimeCodesRepository } from './one-time-codes.ts';
 import type { Sealer } from './seal.ts';
 import { securityEventsRepository } from './security-events.ts';
+import { sessionsRepository } from './sessions.ts';
 import { signingKeysRepository } from './signing-keys.ts';
-import { usersRepository, type NewUser, type User } from './users.ts';
+import { normalizeEmail, usersRepository, type NewUser, type User } from './users.ts';
 
 export function createStore(database: Database, sealer: Sealer) {
   const db = database.knex;
@@ -20,11 +22,54 @@ export function createStore(database: Database, sealer: Sealer) {
     codes: oneTimeCodesRepository(db),
     counters: countersRepository(db),
     events: securityEventsRepository(db),
+    sessions: sessionsRepository(db),
+    accountSessions: accountSessionsRepository(db),
     /** Spends the first-admin setup token and creates the admin in one transaction: both or neither. */
     async createFirstAdmin(token: string, user: NewUser): Promise<User | undefined> {
       return db.transaction(async (trx) => {
         if (!(await oneTimeCodesRepository(trx).spend('admin_setup', token))) return undefined;
         return usersRepository(trx).create({ ...user, roles: ['admin'] });
+      });
+    },
+    /**
+     * Spends an email-change token and changes the address it carries, in one transaction: when the address
+     * is taken (DuplicateEmailError is thrown) nothing is spent. Undefined when the token is not live, the
+     * account is gone or disabled, or its address changed since the link was sent. Returns the user as it
+     * was before the change.
+     */
+    async changeEmailWithToken(token: string): Promise<{ user: User; email: string } | undefined> {
+      return db.transaction(async (trx) => {
+        const users = usersRepository(trx);
+        const spent = await oneTimeCodesRepository(trx).spend('email_change', token);
+        const user = spent?.userId ? await users.findById(spent.userId) : undefined;
+        const { email, from } = spent?.data ?? {};
+        if (!user || user.status !== 'active' || typeof email !== 'string') return undefined;
+        // A link asked for while the account had another address (changed since) is dead.
+        if (typeof from !== 'string' || normalizeEmail(from) !== normalizeEmail(user.email)) return undefined;
+        await users.changeEmail(user.id, email);
+        return { user, email };
+      });
+    },
+    /**
+     * Spends a password-reset token and, in the same transaction, sets the new hash, kills every other reset
+     * link, confirms the address the link went to, ends the account's sessions and revokes its tokens: all
+     * or nothing. Undefined when the token is not live, or the account is disabled or changed its address.
+     */
+    async resetPassword(token: string, passwordHash: string): Promise<{ user: User; data: Record<string, unknown> | null; sessions: Payload[] } | undefined> {
+      return db.transaction(async (trx) => {
+        const codes = oneTimeCodesRepository(trx);
+        const users = usersRepository(trx);
+        const spent = await codes.spend('password_reset', token);
+        const user = spent?.userId ? await users.findById(spent.userId) : undefined;
+        const sentTo = typeof spent?.data?.email === 'string' ? spent.data.email : undefined;
+        if (!spent || !user || user.status !== 'active' || !sentTo || normalizeEmail(sentTo) !== normalizeEmail(user.email)) return undefined;
+        await users.setPassword(user.id, passwordHash);
+        await codes.revokeAll('password_reset', user.id);
+        await users.markEmailVerified(user.id, sentTo);
+        const oidc = oidcPayloadsRepository(trx);
+        const sessions = await oidc.destroyAccountSessions(user.id);
+        await oidc.revokeAccountTokens(user.id);
+        return { user, data: spent.data, sessions };
       });
     },
   };

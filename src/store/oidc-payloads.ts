@@ -6,8 +6,11 @@ import { deleted, type Db } from './db.ts';
 
 export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; accountId?: string; consumed?: number };
 
+/** The oidc-provider models that carry an account's credentials (their payload has `accountId`). */
+const ACCOUNT_TOKEN_KINDS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'];
+
 interface Row { kind: string; id: string; payload: Payload; grant_id: string | null; user_code: string | null;
-  uid: string | null; expires_at: Date | null; consumed_at: Date | null }
+  uid: string | null; account_id: string | null; expires_at: Date | null; consumed_at: Date | null }
 
 const live = (q: import('knex').Knex.QueryBuilder, db: Db) =>
   q.andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
@@ -38,6 +41,11 @@ export function oidcPayloadsRepository(db: Db) {
     async findByUid(kind: string, uid: string): Promise<Payload | undefined> {
       return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, uid }), db).first());
     },
+    /** Every live payload of a kind that belongs to an account (a user's grants, sessions), oldest first. */
+    async byAccount(kind: string, accountId: string): Promise<{ id: string; payload: Payload; expiresAt: Date | null }[]> {
+      const rows = (await live(db('oidc_payloads').where({ kind, account_id: accountId }), db).orderBy('id')) as Row[];
+      return rows.map((r) => ({ id: r.id, payload: r.payload, expiresAt: r.expires_at }));
+    },
     /** Marks the payload consumed in one conditional write; true only for the one caller that did. */
     async consume(kind: string, id: string): Promise<boolean> {
       const rows = await db('oidc_payloads').where({ kind, id }).whereNull('consumed_at').update({ consumed_at: db.fn.now() }).returning('id');
@@ -48,6 +56,16 @@ export function oidcPayloadsRepository(db: Db) {
     },
     async revokeByGrantId(kind: string, grantId: string): Promise<void> {
       await db('oidc_payloads').where({ kind, grant_id: grantId }).delete();
+    },
+    /** Ends every session of an account (a password reset); returns the ended sessions' payloads. */
+    async destroyAccountSessions(accountId: string): Promise<Payload[]> {
+      const rows = await db<Row>('oidc_payloads').where({ kind: 'Session', account_id: accountId }).select('payload');
+      await db('oidc_payloads').where({ kind: 'Session', account_id: accountId }).delete();
+      return rows.map((r) => r.payload);
+    },
+    /** Revokes every token and pending code issued to an account (grants, i.e. consents, stay). */
+    async revokeAccountTokens(accountId: string): Promise<number> {
+      return deleted(db('oidc_payloads').where({ account_id: accountId }).whereIn('kind', ACCOUNT_TOKEN_KINDS).delete());
     },
     async purge(): Promise<number> {
       return deleted(db('oidc_payloads').where('expires_at', '<=', db.fn.now()).delete());

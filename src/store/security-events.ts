@@ -17,8 +17,11 @@ export function securityEventsRepository(db: Db) {
         details: JSON.stringify(e.details),
       });
     },
-    async forUser(userId: string, limit = 100): Promise<(SecurityEvent & { createdAt: Date })[]> {
-      const rows = await db('security_events').where({ user_id: userId }).orderBy('id', 'desc').limit(limit);
+    /** The user's events, newest first; only those of the last `sinceDays` days when given. */
+    async forUser(userId: string, limit = 100, sinceDays?: number): Promise<(SecurityEvent & { createdAt: Date })[]> {
+      const query = db('security_events').where({ user_id: userId });
+      if (sinceDays !== undefined) query.andWhere('created_at', '>', db.raw(`now() - make_interval(days => ?)`, [sinceDays]));
+      const rows = await query.orderBy('id', 'desc').limit(limit);
       return rows.map((r) => ({ userId: r.user_id, type: r.type, ip: r.ip, userAgent: r.user_agent, details: r.details, createdAt: r.created_at }));
     },
   };

@@ -47,7 +47,8 @@ export function parseMail(raw: string): { subject: string; text: string } {
   return { subject, text };
 }
 
-export async function startMailBox(): Promise<MailBox> {
+/** `delayMs`: the server takes this long to accept each message, like a slow mail relay. */
+export async function startMailBox({ delayMs = 0 }: { delayMs?: number } = {}): Promise<MailBox> {
   const messages: ReceivedMail[] = [];
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
@@ -66,7 +67,8 @@ export async function startMailBox(): Promise<MailBox> {
           ...parseMail(raw),
         });
         waiters.splice(0).forEach((w) => w());
-        callback();
+        if (delayMs) setTimeout(callback, delayMs);
+        else callback();
       });
     },
   });

@@ -1,0 +1,70 @@
+/** The benchmark's command-line flags (and LATCHKEY_BENCH_DATABASE_URL). */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const SCENARIOS = ['discovery', 'jwks', 'client-credentials', 'refresh', 'introspection', 'sign-in', 'argon2'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  /** Measured seconds per scenario (a short warm-up comes first and is not counted). */
+  duration: number;
+  /** Concurrent connections (autocannon) and virtual users (sign-ins). */
+  connections: number;
+  /** A PostgreSQL server to create a throw-away database on; the embedded database always runs. */
+  databaseUrl: string | undefined;
+  embedded: boolean;
+  only: ReadonlySet<ScenarioName>;
+  /** Rebuild dist/ before starting the server (off: run the dist/ that is there). */
+  build: boolean;
+  /** Directory for a V8 CPU profile of the server process, or undefined. */
+  cpuProfDir: string | undefined;
+  /** A configuration file layered over config/default.yaml for the server (LATCHKEY_CONFIG). */
+  configFile: string | undefined;
+}
+
+export const USAGE = `npm run bench -- [--duration 6] [--connections 50] [--database-url postgres://…] [--no-embedded]
+                 [--only discovery,jwks,client-credentials,refresh,introspection,sign-in,argon2]
+                 [--config FILE.yaml] [--skip-build] [--cpu-prof DIR]`;
+
+export function readOptions(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      duration: { type: 'string', default: '6' },
+      connections: { type: 'string', default: '50' },
+      'database-url': { type: 'string' },
+      'no-embedded': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'skip-build': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const duration = positive('--duration', values.duration);
+  const connections = positive('--connections', values.connections);
+  const databaseUrl = values['database-url'] ?? (env.LATCHKEY_BENCH_DATABASE_URL || undefined);
+  if (databaseUrl && !/^postgres(ql)?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(databaseUrl.replace(/\/\/[^@/]*@/, '//'))) {
+    throw new Error('--database-url must point at a PostgreSQL server on the loopback interface');
+  }
+  const only = new Set<ScenarioName>();
+  for (const name of (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`--only: unknown scenario ${name} (known: ${SCENARIOS.join(', ')})`);
+    only.add(name as ScenarioName);
+  }
+  const embedded = !values['no-embedded'];
+  if (!embedded && !databaseUrl) throw new Error('--no-embedded needs --database-url');
+  return { duration, connections, databaseUrl, embedded, only, build: !values['skip-build'], cpuProfDir: values['cpu-prof'],
+    configFile: values.config && path.resolve(values.config) };
+}
+
+function positive(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 600) throw new Error(`${flag} must be a positive number of at most 600, got "${value}"`);
+  return n;
+}

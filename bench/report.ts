@@ -1,0 +1,92 @@
+/** The targets, and the table that puts each figure next to its target with pass or miss. */
+import type { Measurement } from './measurement.ts';
+import type { ScenarioName } from './options.ts';
+import type { CpuUse } from './proc.ts';
+
+export const TARGETS = {
+  discovery: 8_000,
+  'client-credentials': 2_000,
+  refresh: 1_000,
+  introspection: 3_000,
+  /** Sign-ins/s as a share of the argon2 verify ceiling. */
+  signInShare: 0.75,
+  idleRssMb: 150,
+} as const;
+
+const LABELS: Record<ScenarioName, string> = {
+  discovery: 'discovery  GET /.well-known/openid-configuration',
+  jwks: 'JWKS  GET /jwks',
+  'client-credentials': 'client credentials  POST /token',
+  refresh: 'refresh grant  POST /token',
+  introspection: 'introspection  POST /token/introspection',
+  'sign-in': 'password sign-in, full flow incl. consent',
+  argon2: 'argon2id verify (ceiling, same env)',
+};
+
+export interface Row {
+  name: ScenarioName;
+  result: Measurement;
+  /** CPU during the measured window (the server's, and the whole machine's). */
+  cpu: CpuUse;
+  /** PostgreSQL statements (autocommit transactions) per operation, approximately; undefined when not known. */
+  statements: number | undefined;
+  /** Peak RSS of the server during this scenario (MB); undefined for work outside the server. */
+  peakMb: number | undefined;
+}
+
+export interface Report {
+  title: string;
+  notes: string[];
+  rows: Row[];
+  idleRssMb: number;
+  peakRssMb: number;
+}
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—');
+const verdict = (ok: boolean) => (ok ? 'pass' : 'MISS');
+
+function target(row: Row, ceiling: number | undefined): [string, string] {
+  const { name, result } = row;
+  const clean = result.errors === 0;
+  if (name === 'sign-in') {
+    if (ceiling === undefined) return ['≥ 75% of argon2', '(no argon2 run)'];
+    return [`≥ ${fmt(TARGETS.signInShare * ceiling, 1)}/s (75% of argon2)`, verdict(clean && result.perSecond >= TARGETS.signInShare * ceiling)];
+  }
+  if (name === 'discovery' || name === 'client-credentials' || name === 'refresh' || name === 'introspection') {
+    return [`≥ ${fmt(TARGETS[name])}/s`, verdict(clean && result.perSecond >= TARGETS[name])];
+  }
+  return ['', clean ? '' : 'errors'];
+}
+
+export function formatReport(report: Report): string {
+  const ceiling = report.rows.find((r) => r.name === 'argon2')?.result.perSecond;
+  const head = ['scenario', 'per s', 'p50 ms', 'p99 ms', 'errors', 'CPU: server', 'gen', 'db', 'other', 'server ms/op', 'db stmts/op', 'peak RSS MB', 'target', 'result'];
+  const body = report.rows.map((row) => {
+    const r = row.result;
+    const digits = r.perSecond < 100 ? 1 : 0;
+    const ms = (v: number) => fmt(v, v < 10 ? 2 : v < 100 ? 1 : 0);
+    const inServer = row.name !== 'argon2';
+    return [
+      LABELS[row.name], fmt(r.perSecond, digits), ms(r.p50Ms), ms(r.p99Ms), fmt(r.errors),
+      fmt(row.cpu.server, 2), fmt(row.cpu.generator, 2), fmt(row.cpu.database, 2), fmt(row.cpu.other, 2), inServer ? fmt(row.cpu.serverMs / r.operations, 3) : '',
+      inServer && row.statements !== undefined ? `≈${fmt(row.statements, 1)}` : '',
+      row.peakMb === undefined ? '' : fmt(row.peakMb), ...target(row, ceiling),
+    ];
+  });
+  const widths = head.map((_, i) => Math.max(head[i]!.length, ...body.map((r) => r[i]!.length)));
+  const numeric = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const out = [`== ${report.title}`, ...report.notes.map((n) => `   ${n}`), '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), ''];
+
+  const signIn = report.rows.find((r) => r.name === 'sign-in')?.result.perSecond;
+  if (signIn !== undefined && ceiling !== undefined) {
+    const share = signIn / ceiling;
+    out.push(`sign-ins/s ÷ argon2 verifies/s = ${fmt(signIn, 1)} ÷ ${fmt(ceiling, 1)} = ${fmt(share * 100, 1)}%   target ≥ 75%   ${verdict(share >= TARGETS.signInShare)}`);
+  }
+  out.push(`idle RSS after start-up = ${fmt(report.idleRssMb)} MB   target ≤ ${TARGETS.idleRssMb} MB   ${verdict(report.idleRssMb <= TARGETS.idleRssMb)}`);
+  out.push(`peak RSS of the server over the whole run = ${fmt(report.peakRssMb)} MB`);
+  out.push('CPU columns: cores in use during the measured window by the server process (all threads, argon2 included), the load');
+  out.push('generator (this process), the PostgreSQL backends of the bench database, and everything else (for argon2: the probe;');
+  out.push('otherwise other people\'s work on the machine, which makes that row unreliable when it is well above 0).');
+  return `${out.join('\n')}\n`;
+}

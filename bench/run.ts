@@ -1,0 +1,126 @@
+/**
+ * `npm run bench`: for each database (embedded always, PostgreSQL when a URL is given) seed a fresh
+ * database, start the server as a child process on 127.0.0.1, run every scenario for a bounded time and
+ * print one table. See bench/options.ts for the flags.
+ */
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../src/config.ts';
+import { argon2Ceiling, usesParameters } from './argon2-ceiling.ts';
+import { buildServer } from './build.ts';
+import { cannon } from './cannon.ts';
+import { embeddedDatabase, postgresDatabase, type BenchDatabase } from './databases.ts';
+import { loop, type Measurement } from './measurement.ts';
+import { readOptions, SCENARIOS, type BenchOptions, type ScenarioName } from './options.ts';
+import { check, protocolScenarios } from './protocol-scenarios.ts';
+import { cpuBetween, machineBusy, sampleCpu } from './proc.ts';
+import { formatReport, type Row } from './report.ts';
+import { freePort, serverEnvironment, startServerProcess, type ServerProcess } from './server.ts';
+import { seed } from './seed.ts';
+import { signIn, type Tokens } from './sign-in.ts';
+
+/** Sign-ins made before the protocol scenarios, for their refresh and access tokens. */
+const TOKEN_SIGN_INS = 8;
+
+const cleanups = new Set<() => Promise<void>>();
+process.once('SIGINT', () => {
+  process.stderr.write('\ninterrupted: stopping the server and dropping the database\n');
+  void Promise.allSettled([...cleanups].map((c) => c())).then(() => process.exit(130));
+});
+
+async function benchDatabase(db: BenchDatabase, options: BenchOptions): Promise<string> {
+  const env = serverEnvironment(db.env, await freePort(), options.configFile);
+  const config = loadConfig({ env });
+  const progress = (s: string) => process.stderr.write(`[${db.label}] ${s}\n`);
+  const busyBefore = await machineBusy();
+  if (busyBefore > 0.1) progress(`WARNING: the machine is already ${(busyBefore * 100).toFixed(0)}% busy before the run; figures will be low`);
+
+  progress(`seeding ${options.connections} users and 2 clients`);
+  const fixtures = await seed(config, options.connections);
+  if (!usesParameters(fixtures.sampleHash, config.argon2)) throw new Error('stored hashes do not use the configured argon2 parameters');
+
+  const server = await startServerProcess({ env, workDir: db.workDir, cpuProfDir: options.cpuProfDir });
+  const stop = () => server.stop();
+  cleanups.add(stop);
+  try {
+    await sleep(1500);
+    const idleRssMb = server.memory().rssMb;
+    progress(`server pid ${server.pid} ready at ${server.url}, idle RSS ${idleRssMb.toFixed(0)} MB`);
+
+    const signedIn: Tokens[] = await Promise.all(
+      Array.from({ length: TOKEN_SIGN_INS }, (_, i) => signIn(server.url, fixtures.web, fixtures.users[i % fixtures.users.length]!, true)),
+    );
+    const protocol = protocolScenarios({ fixtures, signedIn });
+    const warmup = Math.min(2, Math.max(0.5, options.duration / 4));
+
+    const rows: Row[] = [];
+    for (const name of SCENARIOS.filter((s) => options.only.has(s))) {
+      progress(`${name}: ${options.duration} s`);
+      let run: (seconds: number) => Promise<Measurement>;
+      if (name === 'argon2') {
+        run = (seconds) => argon2Ceiling(config.argon2, seconds, env);
+      } else if (name === 'sign-in') {
+        const users = fixtures.users;
+        run = (seconds) => loop(options.connections, seconds, (w) => signIn(server.url, fixtures.web, users[w % users.length]!).then(() => {}));
+      } else {
+        await check(server.url, name, protocol[name]);
+        run = (seconds) => cannon(server.url, protocol[name], { connections: options.connections, seconds });
+      }
+      if (name !== 'argon2') await run(warmup);
+      server.resetPeak();
+      const [transactions, before] = [await db.transactions(), sampleCpu(server.pid, await db.backendPids())];
+      const result = await run(options.duration);
+      const cpu = cpuBetween(before, sampleCpu(server.pid, await db.backendPids()));
+      const statements = transactions === undefined ? undefined : ((await db.transactions())! - transactions) / result.operations;
+      rows.push({ name, result, cpu, statements, peakMb: name === 'argon2' ? undefined : server.memory().peakMb });
+    }
+    const peakRssMb = server.memory().peakMb;
+    return formatReport({ title: `${db.label} database`, notes: [...notes(db, server, options, config.argon2), `machine busy before the run: ${(busyBefore * 100).toFixed(0)}% of all CPUs${busyBefore > 0.1 ? ' (NOT quiet: other work was running)' : ''}`], rows, idleRssMb, peakRssMb: Math.max(peakRssMb, ...rows.map((r) => r.peakMb ?? 0)) });
+  } catch (err) {
+    process.stderr.write(`server log (last lines):\n${server.logTail()}\n`);
+    throw err;
+  } finally {
+    await stop();
+    cleanups.delete(stop);
+  }
+}
+
+function notes(db: BenchDatabase, server: ServerProcess, options: BenchOptions, argon2: ReturnType<typeof loadConfig>['argon2']): string[] {
+  return [
+    `server: ${process.execPath.split('/').at(-1)} ${process.version} dist/src/main.js as child pid ${server.pid}, LATCHKEY_ENV=test, ${db.label === 'postgres' ? 'PostgreSQL (throw-away database)' : 'embedded PGlite (temp data dir)'}`,
+    `machine: ${os.cpus().length} CPUs shared by server and load generator; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(default 4)'}`,
+    `load: ${options.connections} connections / virtual users, ${options.duration} s measured after a warm-up; autocannon with pipelining 1`,
+    ...(options.configFile ? [`configuration: config/default.yaml + ${options.configFile}`] : []),
+    `argon2id m=${argon2.memoryCost} t=${argon2.timeCost} p=${argon2.parallelism}, concurrency ${argon2.concurrency} (server and ceiling alike)`,
+    `sign-in: a new browser each time (no session, so consent every time): 7 page requests + code exchange at /token`,
+    `refresh / introspection: ${TOKEN_SIGN_INS} tokens from real sign-ins, used in turn (confidential client: refresh tokens do not rotate)`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const options = readOptions();
+  if (options.build) {
+    process.stderr.write('building dist/ (npm run build)\n');
+    const problems = await buildServer();
+    if (problems) process.stderr.write(`WARNING: the tree has type errors; dist/ was emitted anyway:\n${problems}\n`);
+  }
+  const targets: (() => Promise<BenchDatabase>)[] = [];
+  if (options.embedded) targets.push(embeddedDatabase);
+  if (options.databaseUrl) targets.push(() => postgresDatabase(options.databaseUrl!));
+  for (const open of targets) {
+    const db = await open();
+    const drop = () => db.drop();
+    cleanups.add(drop);
+    try {
+      process.stdout.write(`\n${await benchDatabase(db, options)}`);
+    } finally {
+      await drop();
+      cleanups.delete(drop);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,36 @@
+/**
+ * Rendering an account page: never cached, the navigation, a fresh CSRF token, the signed-in user, and a
+ * one-line notice after a change (`?done=<key>`, from a fixed list; anything else shows nothing).
+ */
+import type { Context } from 'koa';
+import type { AccountContext, AccountDeps } from './context.ts';
+
+export type Section = 'profile' | 'security' | 'sessions' | 'apps' | 'activity';
+
+const NOTICES = new Set(['name', 'password', 'verification', 'session', 'sessions', 'app']);
+
+export function renderPage(deps: AccountDeps, ctx: AccountContext, template: string, section: Section, vars: Record<string, unknown> = {}, status = 200): void {
+  const done = typeof ctx.query.done === 'string' && NOTICES.has(ctx.query.done) ? ctx.query.done : undefined;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.status = status;
+  ctx.type = 'html';
+  ctx.body = deps.render(template, {
+    csrf: deps.csrf.token(ctx),
+    section,
+    user: ctx.state.user,
+    notice: done && status < 400 ? deps.render.t(`account.done.${done}`) : undefined,
+    ...vars,
+  });
+}
+
+/** After a change: back to a page with its notice (POST, redirect, GET). */
+export function doneRedirect(deps: AccountDeps, ctx: Context, page: string, done: string): void {
+  ctx.status = 303;
+  ctx.redirect(`${deps.config.issuer}${page}?done=${done}`);
+}
+
+/** Formats a time for people: "3 Mar 2025, 14:05 UTC" (the server does not know the browser's time zone). */
+const formatter = new Intl.DateTimeFormat('en-GB', {
+  day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
+});
+export const formatTime = (d: Date | null | undefined): string | undefined => (d ? `${formatter.format(d)} UTC` : undefined);

@@ -1,0 +1,35 @@
+/**
+ * "Chrome on Linux": a browser and an operating system named from a User-Agent header, for people to
+ * recognise their sessions. Deliberately small (no dependency): the common browsers and systems, in the
+ * order that tells them apart (Edge and Opera also say Chrome; Chrome also says Safari). Not a security check.
+ */
+export interface Device {
+  browser: string | undefined;
+  os: string | undefined;
+}
+
+const BROWSERS: readonly [RegExp, string][] = [
+  [/\bEdg(e|A|iOS)?\//, 'Edge'],
+  [/\b(OPR|Opera)\//, 'Opera'],
+  [/\bSamsungBrowser\//, 'Samsung Internet'],
+  [/\b(Firefox|FxiOS)\//, 'Firefox'],
+  [/\b(HeadlessChrome|Chrome|Chromium|CriOS)\//, 'Chrome'],
+  [/\bVersion\/[\d.]+.*\bSafari\//, 'Safari'],
+];
+
+const SYSTEMS: readonly [RegExp, string][] = [
+  [/\bWindows\b/, 'Windows'],
+  [/\bAndroid\b/, 'Android'],
+  [/\b(iPhone|iPad|iPod)\b/, 'iOS'],
+  [/\bCrOS\b/, 'ChromeOS'],
+  [/\bMac OS X\b|\bMacintosh\b/, 'macOS'],
+  [/\bLinux\b/, 'Linux'],
+];
+
+export function parseUserAgent(ua: string | null | undefined): Device {
+  const text = (ua ?? '').slice(0, 512);
+  return {
+    browser: BROWSERS.find(([re]) => re.test(text))?.[1],
+    os: SYSTEMS.find(([re]) => re.test(text))?.[1],
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The emails around an account's single-use links: email verification, password reset, the notice to the
+ * owner of an address someone tried to sign up with, and the password-changed notice. Each link mail is
+ * rate-limited per account (one a minute per kind, in shared counters), issuing a link kills the older ones,
+ * and sending happens in the background: the answer a browser gets never waits for, or depends on, a mail.
+ */
+import type { Logger } from '../log.ts';
+import type { User } from '../store/users.ts';
+import type { InteractionDeps } from './context.ts';
+
+export const MAIL_INTERVAL_SECONDS = 60;
+
+/** A link token as it arrives in a query or form (base64url, 43 characters when issued); anything else is no token. */
+export const linkToken = (value: unknown): string | undefined =>
+  typeof value === 'string' && /^[A-Za-z0-9_-]{20,100}$/.test(value) ? value : undefined;
+
+export type MailDeps = Pick<InteractionDeps, 'config' | 'store' | 'mailer' | 'events' | 'log'>;
+
+export interface RequestMeta {
+  ip: string;
+  userAgent: string | null;
+}
+
+/** Runs `task` without waiting for it; a failure is logged (never a secret: links live only in the mail). */
+export function inBackground(log: Logger, task: string, run: () => Promise<unknown>): void {
+  run().catch((err: unknown) => log.error({ err, task }, 'background task failed'));
+}
+
+/** One mail of this kind per account and minute; false when this one must not be sent. */
+const allowed = (deps: MailDeps, kind: string, user: User) =>
+  deps.store.counters.take(`mail:${kind}:${user.id}`, 1, MAIL_INTERVAL_SECONDS);
+
+/** Sends a new verification link (killing older ones) unless one went out in the last minute. */
+export async function mailVerificationLink(deps: MailDeps, user: User, meta: RequestMeta, interaction?: string): Promise<boolean> {
+  if (user.status !== 'active' || user.emailVerifiedAt || !(await allowed(deps, 'verify', user))) return false;
+  const token = await deps.store.codes.issue('email_verify', user.id, deps.config.ttl.emailVerifyLink, {
+    email: user.email, ...(interaction ? { interaction } : {}),
+  });
+  await deps.mailer.send(user.email, 'verify-email', { email: user.email, link: `${deps.config.issuer}/verify?token=${token}` });
+  await deps.events.record({ type: 'email.verification_sent', userId: user.id, ...meta });
+  return true;
+}
+
+/** Sends a new password-reset link (killing older ones) unless one went out in the last minute. */
+export async function mailResetLink(deps: MailDeps, user: User, meta: RequestMeta, interaction?: string): Promise<boolean> {
+  if (user.status !== 'active' || !(await allowed(deps, 'reset', user))) return false;
+  const token = await deps.store.codes.issue('password_reset', user.id, deps.config.ttl.passwordResetLink, {
+    email: user.email, ...(interaction ? { interaction } : {}),
+  });
+  await deps.mailer.send(user.email, 'reset-password', { email: user.email, link: `${deps.config.issuer}/reset/confirm?token=${token}` });
+  await deps.events.record({ type: 'password_reset.link_sent', userId: user.id, ...meta });
+  return true;
+}
+
+/** Tells the owner of an address that someone tried to create a second account with it. */
+export async function mailSignUpExisting(deps: MailDeps, user: User, meta: RequestMeta): Promise<boolean> {
+  await deps.events.record({ type: 'sign_up.existing_email', userId: user.id, ...meta });
+  if (user.status !== 'active' || !(await allowed(deps, 'signup-existing', user))) return false;
+  await deps.mailer.send(user.email, 'signup-existing', { email: user.email, link: `${deps.config.issuer}/reset` });
+  return true;
+}
+
+export async function mailPasswordChanged(deps: MailDeps, user: User): Promise<void> {
+  await deps.mailer.send(user.email, 'password-changed', { email: user.email, time: new Date().toUTCString() });
+}

@@ -1,0 +1,106 @@
+/**
+ * Password reset by email. Asking for a link answers the same (status, body, cookies, time) for unknown,
+ * existing and disabled accounts: the lookup and the mail happen after the answer. The link opens a form;
+ * its POST spends the token and changes the password in one transaction (store.resetPassword), which also
+ * kills the other reset links and ends every session and token of the account. The sign-in lock is
+ * cleared, the owner is told by email, and the user is never signed in: they sign in with the new password.
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { passwordProblem } from '../factors/password.ts';
+import { readForm } from '../http/body.ts';
+import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
+import type { Payload } from '../store/oidc-payloads.ts';
+import type { InteractionDeps } from './context.ts';
+import { inBackground, linkToken, mailPasswordChanged, mailResetLink } from './mail-links.ts';
+import { interactionUid, liveInteraction } from './return-to.ts';
+import { emailField } from './sign-up.ts';
+
+type BackchannelClient = { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<void> };
+
+/** Back-channel logout for every app that took part in the ended sessions (as RP-initiated logout does). */
+async function logOutApps(deps: InteractionDeps, accountId: string, sessions: Payload[]): Promise<void> {
+  const provider = deps.provider();
+  for (const session of sessions) {
+    const authorizations = (session.authorizations ?? {}) as Record<string, { sid?: string }>;
+    for (const [clientId, { sid }] of Object.entries(authorizations)) {
+      const client = (await provider.Client.find(clientId)) as unknown as BackchannelClient | undefined;
+      if (!client?.backchannelLogoutUri || !sid) continue;
+      await client.backchannelLogout(accountId, sid).catch((err: unknown) =>
+        deps.log.warn({ err: (err as Error).message, client: clientId }, 'back-channel logout after a password reset failed'));
+    }
+  }
+}
+
+export function resetRoutes(deps: InteractionDeps): Router {
+  const router = new Router();
+  const page = pageRenderer(deps.render, deps.csrf);
+  const { t } = deps.render;
+  const minutes = Math.round(deps.config.ttl.passwordResetLink / 60);
+
+  const forgotForm = (ctx: Context, vars: { interaction?: string; email?: string; errors?: FieldErrors }, status = 200) =>
+    page(ctx, 'interaction/forgot.njk', { minutes, ...vars }, status);
+  const deadLink = (ctx: Context) => page(ctx, 'interaction/reset-invalid.njk', { minutes }, 410);
+
+  // From the sign-in page the link carries the interaction, so "Back to sign in" returns to it.
+  router.get(['/reset', '/interaction/:uid/reset'], async (ctx) => {
+    forgotForm(ctx, { interaction: await liveInteraction(deps, ctx.params.uid) });
+  });
+
+  router.post('/reset', async (ctx) => {
+    const raw = await readForm(ctx);
+    deps.csrf.verify(ctx, raw.csrf);
+    const interaction = await liveInteraction(deps, raw.interaction);
+    const parsed = z.object({ email: emailField }).safeParse(raw);
+    if (!parsed.success) return forgotForm(ctx, { interaction, email: echo(raw.email, 320), errors: fieldErrors(parsed.error, t) }, 400);
+    const { email } = parsed.data;
+    const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+    inBackground(deps.log, 'password reset mail', async () => {
+      const user = await deps.store.users.findByEmail(email);
+      await deps.events.record({ type: 'password_reset.requested', userId: user?.id ?? null, ...meta, details: { known: !!user } });
+      if (user) await mailResetLink(deps, user, meta, interaction);
+    });
+    page(ctx, 'interaction/forgot-sent.njk', { interaction, email, minutes });
+  });
+
+  const newPasswordForm = (ctx: Context, vars: { token: string; email: unknown; errors?: FieldErrors }, status = 200) =>
+    page(ctx, 'interaction/reset.njk', vars, status);
+
+  router.get('/reset/confirm', async (ctx) => {
+    const value = linkToken(ctx.query.token);
+    const live = value ? await deps.store.codes.peek('password_reset', value) : undefined;
+    if (!value || !live) return deadLink(ctx);
+    newPasswordForm(ctx, { token: value, email: live.data?.email });
+  });
+
+  router.post('/reset/confirm', async (ctx) => {
+    const raw = await readForm(ctx);
+    deps.csrf.verify(ctx, raw.csrf);
+    const value = linkToken(raw.token);
+    const live = value ? await deps.store.codes.peek('password_reset', value) : undefined;
+    if (!value || !live) return deadLink(ctx);
+    // The password is checked before the token is spent, so a refused password does not cost the link.
+    const email = typeof live.data?.email === 'string' ? live.data.email : undefined;
+    const parsed = z.object({ password: z.string('forms.passwordRequired').min(1, 'forms.passwordRequired') }).safeParse(raw);
+    const errors = parsed.success ? {} : fieldErrors(parsed.error, t);
+    const problem = parsed.success ? passwordProblem(parsed.data.password, { email }) : undefined;
+    if (problem) errors.password = t(problem.key, problem.vars);
+    if (!parsed.success || problem) return newPasswordForm(ctx, { token: value, email, errors }, 400);
+
+    const done = await deps.store.resetPassword(value, await deps.hasher.hash(parsed.data.password));
+    if (!done) return deadLink(ctx);
+    const { user, sessions } = done;
+    await deps.attempts.clear(user.email);
+    await deps.events.record({
+      type: 'password_reset.completed', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
+      details: { sessionsEnded: sessions.length },
+    });
+    inBackground(deps.log, 'password changed', async () => {
+      await mailPasswordChanged(deps, user);
+      await logOutApps(deps, user.id, sessions);
+    });
+    page(ctx, 'interaction/reset-done.njk', { interaction: await liveInteraction(deps, interactionUid(done.data?.interaction)) });
+  });
+  return router;
+}

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.ts';
+import { CookieClient } from '../helpers/browser.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { formFields, post, signInToAccount, sleep } from './helpers.ts';
+
+/**
+ * Sensitive changes need a sign-in at most account.recentAuthSeconds old. The server here allows 1 second;
+ * auth_time is in whole seconds (as oidc-provider's max_age check counts), so waiting 2.1 s makes any
+ * sign-in "older".
+ */
+describe('recent sign-in for sensitive changes', () => {
+  let server: TestServer;
+  let users = 0;
+  const OLD = 2100;
+
+  before(async () => {
+    server = await startTestServer({ config: { account: { recentAuthSeconds: 1 } } });
+  });
+  after(() => server.stop());
+
+  async function newUser() {
+    const n = ++users;
+    const credentials = { email: `recent${n}@example.com`, password: `recent ${n} long password` };
+    const user = await server.addUser(credentials);
+    return { ...credentials, id: user.id };
+  }
+
+  it('ships with 600 seconds (10 minutes)', () => {
+    assert.equal(loadConfig({ env: {} }).account.recentAuthSeconds, 600);
+    assert.throws(() => loadConfig({ env: {}, overrides: { account: { recentAuthSeconds: 0 } } }), /account\.recentAuthSeconds/);
+  });
+
+  it('opens the email, password and verification pages straight after a sign-in', async () => {
+    const user = await newUser();
+    const browser = new CookieClient(server.url);
+    await signInToAccount(browser, user);
+    for (const path of ['/account/email', '/account/password', '/account/verification']) {
+      const res = await browser.request(path);
+      assert.equal(res.status, 200, path);
+    }
+  });
+
+  it('sends an older sign-in through /auth with max_age and acr_values, back to the same page, with a new account cookie', async () => {
+    const user = await newUser();
+    const browser = new CookieClient(server.url);
+    await signInToAccount(browser, user);
+    const before = browser.jar.get('lk.account')!;
+    await sleep(OLD);
+
+    assert.equal((await browser.request('/account/sessions')).status, 200, 'ordinary pages do not ask again');
+    const res = await browser.request('/account/password');
+    assert.equal(res.status, 303);
+    const auth = new URL(res.headers.get('location')!);
+    assert.equal(auth.pathname, '/auth');
+    assert.equal(auth.searchParams.get('client_id'), 'latchkey-account');
+    assert.equal(auth.searchParams.get('max_age'), '1');
+    assert.equal(auth.searchParams.get('acr_values'), 'urn:latchkey:acr:1fa');
+
+    const login = await browser.follow(auth.toString());
+    assert.equal(login.status, 200);
+    assert.match(login.body, /\/login"/, 'the provider asks for the password again');
+    const back = await browser.submit(login, '/login', { email: user.email, password: user.password });
+    assert.equal(back.status, 200);
+    assert.equal(back.url, `${server.url}/account/password`, 'back at the page that asked');
+    assert.match(back.body, /<h1>Change password<\/h1>/);
+
+    const rotated = browser.jar.get('lk.account')!;
+    assert.notEqual(rotated, before, 'a new account session at each sign-in');
+    const old = await fetch(`${server.url}/account`, { headers: { cookie: `lk.account=${before}` }, redirect: 'manual' });
+    assert.equal(old.status, 303, 'the old cookie no longer works');
+    assert.equal(new URL(old.headers.get('location')!).pathname, '/auth');
+  });
+
+  it('changes nothing when a sensitive form arrives after the sign-in got old, and works after signing in again', async () => {
+    const user = await newUser();
+    const browser = new CookieClient(server.url);
+    await signInToAccount(browser, user);
+    const page = await browser.follow('/account/verification');
+    assert.equal(page.status, 200);
+    const profile = await browser.follow('/account');
+    await sleep(OLD);
+
+    const late = await browser.request('/account/verification', { form: { ...formFields(page, '/account/verification'), preference: 'always' } });
+    assert.equal(late.status, 303);
+    const auth = new URL(late.headers.get('location')!);
+    assert.equal(auth.searchParams.get('max_age'), '1');
+    assert.equal((await server.server.services.store.users.findById(user.id))!.verificationPreference, 'risky', 'nothing changed');
+
+    // The name is not sensitive: it saves without signing in again.
+    const named = await post(browser, profile, '/account/profile', { name: 'Grace' });
+    assert.match(named.body, /Your name was saved\./);
+
+    const login = await browser.follow(auth.toString());
+    const back = await browser.submit(login, '/login', { email: user.email, password: user.password });
+    assert.equal(back.url, `${server.url}/account/verification`);
+    const saved = await post(browser, back, '/account/verification', { preference: 'always' });
+    assert.equal(saved.url, `${server.url}/account/security?done=verification`);
+    assert.equal((await server.server.services.store.users.findById(user.id))!.verificationPreference, 'always');
+  });
+});
