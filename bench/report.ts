@@ -26,7 +26,7 @@ const LABELS: Record<ScenarioName, string> = {
 export interface Row {
   name: ScenarioName;
   result: Measurement;
-  /** CPU during the measured window (the server's, and the whole machine's). */
+  /** CPU during the measured window, split by who used it (proc.ts). */
   cpu: CpuUse;
   /** PostgreSQL statements (autocommit transactions) per operation, approximately; undefined when not known. */
   statements: number | undefined;
@@ -84,7 +84,7 @@ export function formatReport(report: Report): string {
     out.push(`sign-ins/s ÷ argon2 verifies/s = ${fmt(signIn, 1)} ÷ ${fmt(ceiling, 1)} = ${fmt(share * 100, 1)}%   target ≥ 75%   ${verdict(share >= TARGETS.signInShare)}`);
   }
   out.push(`idle RSS after start-up = ${fmt(report.idleRssMb)} MB   target ≤ ${TARGETS.idleRssMb} MB   ${verdict(report.idleRssMb <= TARGETS.idleRssMb)}`);
-  out.push(`peak RSS of the server over the whole run = ${fmt(report.peakRssMb)} MB`);
+  out.push(`peak RSS of the server over the whole run, start-up included = ${fmt(report.peakRssMb)} MB`);
   out.push('CPU columns: cores in use during the measured window by the server process (all threads, argon2 included), the load');
   out.push('generator (this process), the PostgreSQL backends of the bench database, and everything else (for argon2: the probe;');
   out.push('otherwise other people\'s work on the machine, which makes that row unreliable when it is well above 0).');

@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig, type Config } from '../src/config.ts';
 import { argon2Ceiling, usesParameters } from './argon2-ceiling.ts';
 import { buildServer } from './build.ts';
 import { cannon } from './cannon.ts';
@@ -16,7 +16,7 @@ import { check, protocolScenarios } from './protocol-scenarios.ts';
 import { cpuBetween, machineBusy, sampleCpu } from './proc.ts';
 import { formatReport, type Row } from './report.ts';
 import { freePort, serverEnvironment, startServerProcess, type ServerProcess } from './server.ts';
-import { seed } from './seed.ts';
+import { seed, type Fixtures } from './seed.ts';
 import { signIn, type Tokens } from './sign-in.ts';
 
 /** Sign-ins made before the protocol scenarios, for their refresh and access tokens. */
@@ -50,32 +50,27 @@ async function benchDatabase(db: BenchDatabase, options: BenchOptions): Promise<
     const signedIn: Tokens[] = await Promise.all(
       Array.from({ length: TOKEN_SIGN_INS }, (_, i) => signIn(server.url, fixtures.web, fixtures.users[i % fixtures.users.length]!, true)),
     );
-    const protocol = protocolScenarios({ fixtures, signedIn });
+    const runnerFor = scenarioRunners({ server, fixtures, signedIn, options, argon2: config.argon2, env });
     const warmup = Math.min(2, Math.max(0.5, options.duration / 4));
+    let peakRssMb = server.memory().peakMb; // start-up included
 
     const rows: Row[] = [];
     for (const name of SCENARIOS.filter((s) => options.only.has(s))) {
       progress(`${name}: ${options.duration} s`);
-      let run: (seconds: number) => Promise<Measurement>;
-      if (name === 'argon2') {
-        run = (seconds) => argon2Ceiling(config.argon2, seconds, env);
-      } else if (name === 'sign-in') {
-        const users = fixtures.users;
-        run = (seconds) => loop(options.connections, seconds, (w) => signIn(server.url, fixtures.web, users[w % users.length]!).then(() => {}));
-      } else {
-        await check(server.url, name, protocol[name]);
-        run = (seconds) => cannon(server.url, protocol[name], { connections: options.connections, seconds });
-      }
+      const run = await runnerFor(name);
       if (name !== 'argon2') await run(warmup);
       server.resetPeak();
-      const [transactions, before] = [await db.transactions(), sampleCpu(server.pid, await db.backendPids())];
+      const transactions = await db.transactions();
+      const before = sampleCpu(server.pid, await db.backendPids());
       const result = await run(options.duration);
       const cpu = cpuBetween(before, sampleCpu(server.pid, await db.backendPids()));
       const statements = transactions === undefined ? undefined : ((await db.transactions())! - transactions) / result.operations;
-      rows.push({ name, result, cpu, statements, peakMb: name === 'argon2' ? undefined : server.memory().peakMb });
+      const peakMb = server.memory().peakMb;
+      peakRssMb = Math.max(peakRssMb, peakMb);
+      rows.push({ name, result, cpu, statements, peakMb: name === 'argon2' ? undefined : peakMb });
     }
-    const peakRssMb = server.memory().peakMb;
-    return formatReport({ title: `${db.label} database`, notes: [...notes(db, server, options, config.argon2), `machine busy before the run: ${(busyBefore * 100).toFixed(0)}% of all CPUs${busyBefore > 0.1 ? ' (NOT quiet: other work was running)' : ''}`], rows, idleRssMb, peakRssMb: Math.max(peakRssMb, ...rows.map((r) => r.peakMb ?? 0)) });
+    const quiet = `machine busy before the run: ${(busyBefore * 100).toFixed(0)}% of all CPUs${busyBefore > 0.1 ? ' (NOT quiet: other work was running)' : ''}`;
+    return formatReport({ title: `${db.label} database`, notes: [...notes(db, server, options, config.argon2), quiet], rows, idleRssMb, peakRssMb });
   } catch (err) {
     process.stderr.write(`server log (last lines):\n${server.logTail()}\n`);
     throw err;
@@ -85,7 +80,24 @@ async function benchDatabase(db: BenchDatabase, options: BenchOptions): Promise<
   }
 }
 
-function notes(db: BenchDatabase, server: ServerProcess, options: BenchOptions, argon2: ReturnType<typeof loadConfig>['argon2']): string[] {
+/** How each scenario runs for a given number of seconds; the HTTP ones are checked once first. */
+function scenarioRunners(ctx: {
+  server: ServerProcess; fixtures: Fixtures; signedIn: Tokens[]; options: BenchOptions; argon2: Config['argon2']; env: Record<string, string>;
+}) {
+  const { server, fixtures, options } = ctx;
+  const protocol = protocolScenarios({ fixtures, signedIn: ctx.signedIn });
+  return async (name: ScenarioName): Promise<(seconds: number) => Promise<Measurement>> => {
+    if (name === 'argon2') return (seconds) => argon2Ceiling(ctx.argon2, seconds, ctx.env);
+    if (name === 'sign-in') {
+      const { users } = fixtures;
+      return (seconds) => loop(options.connections, seconds, (w) => signIn(server.url, fixtures.web, users[w % users.length]!).then(() => {}));
+    }
+    await check(server.url, name, protocol[name]);
+    return (seconds) => cannon(server.url, protocol[name], { connections: options.connections, seconds });
+  };
+}
+
+function notes(db: BenchDatabase, server: ServerProcess, options: BenchOptions, argon2: Config['argon2']): string[] {
   return [
     `server: ${process.execPath.split('/').at(-1)} ${process.version} dist/src/main.js as child pid ${server.pid}, LATCHKEY_ENV=test, ${db.label === 'postgres' ? 'PostgreSQL (throw-away database)' : 'embedded PGlite (temp data dir)'}`,
     `machine: ${os.cpus().length} CPUs shared by server and load generator; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(default 4)'}`,
