@@ -3,6 +3,7 @@
  * one-line notice after a change (`?done=<key>`, from a fixed list; anything else shows nothing).
  */
 import type { Context } from 'koa';
+import { pageRenderer } from '../http/page.ts';
 import type { AccountContext, AccountDeps } from './context.ts';
 
 export type Section = 'profile' | 'security' | 'sessions' | 'apps' | 'activity';
@@ -11,16 +12,12 @@ const NOTICES = new Set(['name', 'password', 'verification', 'session', 'session
 
 export function renderPage(deps: AccountDeps, ctx: AccountContext, template: string, section: Section, vars: Record<string, unknown> = {}, status = 200): void {
   const done = typeof ctx.query.done === 'string' && NOTICES.has(ctx.query.done) ? ctx.query.done : undefined;
-  ctx.set('Cache-Control', 'no-store');
-  ctx.status = status;
-  ctx.type = 'html';
-  ctx.body = deps.render(template, {
-    csrf: deps.csrf.token(ctx),
+  pageRenderer(deps.render, deps.csrf)(ctx, template, {
     section,
     user: ctx.state.user,
     notice: done && status < 400 ? deps.render.t(`account.done.${done}`) : undefined,
     ...vars,
-  });
+  }, status);
 }
 
 /** After a change: back to a page with its notice (POST, redirect, GET). */

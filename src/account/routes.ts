@@ -12,7 +12,7 @@ import { removeApp, showApps } from './apps.ts';
 import { callback } from './callback.ts';
 import type { AccountDeps } from './context.ts';
 import { confirmEmailChange, requestEmailChange, showEmailConfirm, showEmailForm } from './email.ts';
-import { checkedForm } from './form.ts';
+import { checkedForm } from '../http/csrf.ts';
 import { changePassword, showPasswordForm } from './password.ts';
 import { saveProfile, showProfile } from './profile.ts';
 import { requireRecentAuth } from './recent-auth.ts';
@@ -24,7 +24,7 @@ import { signOut } from './sign-out.ts';
 export function accountRoutes(deps: AccountDeps): Router {
   const router = new Router({ prefix: '/account' });
   const signedIn = requireAccount(deps);
-  const form = checkedForm(deps);
+  const form = checkedForm(deps.csrf);
   const recent = (page: string) => requireRecentAuth(deps, page);
 
   router.get('/callback', callback(deps));

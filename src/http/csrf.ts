@@ -4,6 +4,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
+import { readForm } from './body.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 
@@ -40,3 +41,13 @@ export function csrf(config: Config) {
 }
 
 export type Csrf = ReturnType<typeof csrf>;
+
+/** The POST step every form shares: read the urlencoded body, check its CSRF token and Origin, keep it in ctx.state.form. */
+export function checkedForm(forms: Csrf) {
+  return async function readCheckedForm(ctx: Context & { state: { form?: Record<string, string> } }, next: Next) {
+    const form = await readForm(ctx);
+    forms.verify(ctx, form.csrf);
+    ctx.state.form = form;
+    await next();
+  };
+}

@@ -1,7 +1,6 @@
-/** Pipeline steps shared by every interaction route: load the interaction, read and check the form. */
+/** The pipeline step shared by every interaction route: load the interaction bound to this browser. */
 import type { Next } from 'koa';
 import { AppError } from '../errors.ts';
-import { readForm } from '../http/body.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 
 /** Loads the interaction bound to this browser's cookie; a missing, expired or foreign one is a clear error. */
@@ -31,12 +30,3 @@ export function loadInteraction(deps: InteractionDeps, prompt?: 'login' | 'conse
   };
 }
 
-/** Reads the urlencoded form and checks its CSRF token and Origin. */
-export function readCheckedForm(deps: InteractionDeps) {
-  return async function checkedForm(ctx: InteractionContext, next: Next) {
-    const form = await readForm(ctx);
-    deps.csrf.verify(ctx, form.csrf);
-    ctx.state.form = form;
-    await next();
-  };
-}

@@ -11,25 +11,17 @@ import { z } from 'zod';
 import { passwordProblem } from '../factors/password.ts';
 import { readForm } from '../http/body.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
+import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
 import type { InteractionDeps } from './context.ts';
 import { inBackground, linkToken, mailPasswordChanged, mailResetLink } from './mail-links.ts';
 import { interactionUid, liveInteraction } from './return-to.ts';
 import { emailField } from './sign-up.ts';
 
-type BackchannelClient = { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<void> };
-
 /** Back-channel logout for every app that took part in the ended sessions (as RP-initiated logout does). */
 async function logOutApps(deps: InteractionDeps, accountId: string, sessions: Payload[]): Promise<void> {
-  const provider = deps.provider();
   for (const session of sessions) {
-    const authorizations = (session.authorizations ?? {}) as Record<string, { sid?: string }>;
-    for (const [clientId, { sid }] of Object.entries(authorizations)) {
-      const client = (await provider.Client.find(clientId)) as unknown as BackchannelClient | undefined;
-      if (!client?.backchannelLogoutUri || !sid) continue;
-      await client.backchannelLogout(accountId, sid).catch((err: unknown) =>
-        deps.log.warn({ err: (err as Error).message, client: clientId }, 'back-channel logout after a password reset failed'));
-    }
+    await sendBackchannelLogouts(deps.provider(), accountId, (session.authorizations ?? {}) as Authorizations, deps.log);
   }
 }
 

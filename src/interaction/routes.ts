@@ -3,12 +3,13 @@ import Router from '@koa/router';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { confirm, renderConsent } from './consent.ts';
 import { finishWithError } from './finish.ts';
-import { loadInteraction, readCheckedForm } from './load.ts';
+import { checkedForm } from '../http/csrf.ts';
+import { loadInteraction } from './load.ts';
 import { renderLogin, signIn } from './sign-in.ts';
 
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
-  const form = readCheckedForm(deps);
+  const form = checkedForm(deps.csrf);
 
   router.get('/', loadInteraction(deps), async (ctx) => {
     const c = ctx as InteractionContext;

@@ -23,23 +23,28 @@ export async function revokeGrant(provider: Provider, grantId: string): Promise<
   await provider.Grant.adapter.destroy(grantId);
 }
 
+/** A session's per-app authorizations, as oidc-provider stores them (model or raw payload alike). */
+export type Authorizations = Record<string, { sid?: string; grantId?: string; persistsLogout?: boolean }>;
+
+/**
+ * Sends a back-channel logout token to every app of an ended session that registered a URI. Failures are
+ * logged, never thrown: the session is over whether or not an app was reachable.
+ */
+export async function sendBackchannelLogouts(provider: Provider, accountId: string, authorizations: Authorizations, log: Logger): Promise<void> {
+  await Promise.all(Object.entries(authorizations).map(async ([clientId, { sid }]) => {
+    const client = await provider.Client.find(clientId).catch(() => undefined);
+    if (!client?.backchannelLogoutUri || !sid) return;
+    await (client as unknown as BackchannelClient).backchannelLogout(accountId, sid).catch((err: unknown) =>
+      log.warn({ err: (err as Error).message, client: clientId }, 'back-channel logout failed'));
+  }));
+}
+
 /** Ends one oidc-provider session as a logout would. */
 export async function endSession(provider: Provider, session: Session, log: Logger): Promise<void> {
-  const authorizations = session.authorizations ?? {};
-  const deliveries: Promise<void>[] = [];
-  for (const [clientId, authorization] of Object.entries(authorizations)) {
-    const client = await provider.Client.find(clientId).catch(() => undefined);
-    if (client?.backchannelLogoutUri && session.accountId) {
-      const { accountId } = session;
-      deliveries.push(
-        (client as unknown as BackchannelClient).backchannelLogout(accountId, authorization.sid ?? '').then(
-          () => undefined,
-          (err: unknown) => log.warn({ err: (err as Error).message, client: clientId }, 'back-channel logout failed'),
-        ),
-      );
-    }
+  const authorizations: Authorizations = session.authorizations ?? {};
+  if (session.accountId) await sendBackchannelLogouts(provider, session.accountId, authorizations, log);
+  for (const authorization of Object.values(authorizations)) {
     if (authorization.grantId && !authorization.persistsLogout) await revokeGrant(provider, authorization.grantId);
   }
-  await Promise.all(deliveries);
   await session.destroy();
 }

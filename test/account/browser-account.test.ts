@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, newContext } from '../helpers/chromium.ts';
+import { launchChromium, openAppBrowser } from '../helpers/chromium.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -41,18 +41,8 @@ describe('the account page in Chromium', () => {
 
   /** A browser of its own (cookies), whose visits to the app's redirect URI are answered and remembered. */
   async function openBrowser(): Promise<{ page: Page; callbacks: string[] }> {
-    const context = await newContext(browser);
+    const { context, page, callbacks } = await openAppBrowser(browser, APP, violations);
     contexts.push(context);
-    const callbacks: string[] = [];
-    await context.route(`${APP}/**`, async (route) => {
-      callbacks.push(route.request().url());
-      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' });
-    });
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
-    });
-    page.on('pageerror', (e) => violations.push(e.message));
     return { page, callbacks };
   }
 

@@ -21,6 +21,34 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
   return context;
 }
 
+export interface AppBrowser {
+  context: BrowserContext;
+  page: Page;
+  /** CSP violations and uncaught page errors seen so far: a page test asserts this stays empty. */
+  violations: string[];
+  /** Every URL the browser was sent to under `appOrigin` (the relying party's redirect URIs), in order. */
+  callbacks: string[];
+}
+
+/**
+ * A fresh context (its own cookies) whose visits to the relying party at `appOrigin` are answered by the
+ * test and remembered, so a sign-in can end at the app's redirect URI without a server there.
+ */
+export async function openAppBrowser(browser: Browser, appOrigin: string, violations: string[] = []): Promise<AppBrowser> {
+  const context = await newContext(browser);
+  const callbacks: string[] = [];
+  await context.route(`${appOrigin}/**`, async (route) => {
+    callbacks.push(route.request().url());
+    await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' });
+  });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  page.on('pageerror', (e) => violations.push(e.message));
+  return { context, page, violations, callbacks };
+}
+
 /** Adds a CTAP2 internal (platform) authenticator with resident keys and user verification. */
 export async function virtualAuthenticator(page: Page): Promise<{ authenticatorId: string; send: (method: string, params?: object) => Promise<unknown> }> {
   const cdp = await page.context().newCDPSession(page);

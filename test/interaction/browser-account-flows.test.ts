@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, newContext } from '../helpers/chromium.ts';
+import { launchChromium, openAppBrowser } from '../helpers/chromium.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -27,19 +27,8 @@ describe('sign-up, email verification and password reset in Chromium', () => {
 
   /** A page in a fresh context whose app redirect URI is answered by the test; CSP violations and errors are kept. */
   async function open(): Promise<{ context: BrowserContext; page: Page; violations: string[]; callback: () => string | undefined }> {
-    const context = await newContext(browser);
-    let callback: string | undefined;
-    await context.route('http://localhost:9999/**', async (route) => {
-      callback = route.request().url();
-      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' });
-    });
-    const page = await context.newPage();
-    const violations: string[] = [];
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
-    });
-    page.on('pageerror', (e) => violations.push(e.message));
-    return { context, page, violations, callback: () => callback };
+    const { context, page, violations, callbacks } = await openAppBrowser(browser, 'http://localhost:9999');
+    return { context, page, violations, callback: () => callbacks.at(-1) };
   }
 
   /** Signs in on the sign-in page shown, consents, and redeems the code the app receives. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium, newContext } from '../helpers/chromium.ts';
+import { launchChromium, openAppBrowser } from '../helpers/chromium.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -23,18 +23,7 @@ describe('password sign-in in Chromium', () => {
   });
 
   it('signs in with the keyboard, consents, and the app receives a code it can redeem', async () => {
-    const context = await newContext(browser);
-    let callback: string | undefined;
-    await context.route('http://localhost:9999/**', async (route) => {
-      callback = route.request().url();
-      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' });
-    });
-    const page = await context.newPage();
-    const violations: string[] = [];
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
-    });
-    page.on('pageerror', (e) => violations.push(e.message));
+    const { context, page, violations, callbacks } = await openAppBrowser(browser, 'http://localhost:9999');
     const { url, checks } = await rp.authorization();
     await page.goto(url);
     await assert.doesNotReject(page.getByRole('heading', { name: 'Sign in' }).waitFor());
@@ -47,8 +36,9 @@ describe('password sign-in in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('button', { name: 'Allow' }).click();
     await page.waitForURL('http://localhost:9999/**');
+    const callback = callbacks.at(-1);
     assert.ok(callback);
-    const tokens = await rp.callback(callback!, checks);
+    const tokens = await rp.callback(callback, checks);
     assert.equal(tokens.claims()!.acr, 'urn:latchkey:acr:1fa');
     assert.deepEqual(violations, [], 'no CSP violations or page errors');
     await context.close();
