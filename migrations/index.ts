@@ -1,6 +1,7 @@
 /** Every migration, in order. Released migrations are never edited: add a new one. */
 import * as initial from './001_initial.ts';
 import * as account from './002_account.ts';
+import * as twoStep from './003_two_step.ts';
 
 export interface Migration {
   name: string;
@@ -11,4 +12,5 @@ export interface Migration {
 export const migrations: Migration[] = [
   { name: '001_initial', ...initial },
   { name: '002_account', ...account },
+  { name: '003_two_step', ...twoStep },
 ];

@@ -17,6 +17,7 @@ import { trustProxies } from './http/proxy.ts';
 import { createRenderer } from './http/render.ts';
 import { requestLog } from './http/request-log.ts';
 import { resetRoutes } from './interaction/reset.ts';
+import { notMeRoutes } from './interaction/not-me.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { signUpRoutes } from './interaction/sign-up.ts';
 import { verifyEmailRoutes } from './interaction/verify-email.ts';
@@ -57,6 +58,7 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(signUpRoutes(deps).routes())
     .use(verifyEmailRoutes(deps).routes())
     .use(resetRoutes(deps).routes())
+    .use(notMeRoutes(deps).routes())
     .use(accountRoutes(deps).routes())
     .use(async function protocol(ctx) {
       const provider = providers.current();

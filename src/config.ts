@@ -135,6 +135,66 @@ export const configSchema = z.strictObject({
     /** Changing the email, the password or two-step verification needs a sign-in at most this many seconds old. */
     recentAuthSeconds: z.number().int().min(1).max(86400, 'must be at most 86400 (a day)'),
   }),
+  twoStep: z.strictObject({
+    /** How long a sign-in may wait on its second step, and an enrolment on its confirmation. */
+    stepTtlSeconds: z.number().int().min(60).max(3600),
+    totp: z.strictObject({
+      /** Digits of a code: 6 (what every authenticator app shows by default) to 8. */
+      digits: z.number().int().min(6).max(8),
+      /** Time steps before the current one that are still accepted (clock drift, typing time). */
+      pastSteps: z.number().int().min(0).max(2),
+      /** Time steps after the current one that are accepted (a phone whose clock runs ahead). */
+      futureSteps: z.number().int().min(0).max(1),
+    }),
+    sms: z.strictObject({
+      /** log: written to the log (development only); webhook: a signed JSON POST; twilio: Twilio's REST API. */
+      provider: z.enum(['log', 'webhook', 'twilio']),
+      /** A code works this long (SECURITY.md: 5 minutes, never more than 10). */
+      codeTtlSeconds: z.number().int().min(60).max(600, 'must be at most 600 (10 minutes, SECURITY.md)'),
+      /** At least this long between two codes to one account. */
+      resendIntervalSeconds: z.number().int().min(10).max(600),
+      /** At most this many codes per account and hour. */
+      maxPerHour: z.number().int().min(1).max(30),
+      /** How long to wait for the provider. */
+      timeoutMs: z.number().int().min(100).max(30000),
+      webhook: z.strictObject({
+        url: url.optional(),
+        /** Signs each POST (X-Latchkey-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">). */
+        secret: secret.optional(),
+      }),
+      twilio: z.strictObject({
+        accountSid: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be a Twilio account SID (AC…)').optional(),
+        authToken: z.string().min(16).optional(),
+        /** A Twilio phone number in E.164, or use messagingServiceSid. */
+        from: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number like +15551234567').optional(),
+        messagingServiceSid: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a messaging service SID (MG…)').optional(),
+        baseUrl: url,
+      }),
+    }).superRefine((sms, ctx) => {
+      if (sms.provider === 'webhook' && (!sms.webhook.url || !sms.webhook.secret)) {
+        ctx.addIssue({ code: 'custom', path: ['webhook'], message: 'the webhook provider needs webhook.url and webhook.secret' });
+      }
+      if (sms.provider === 'twilio' && (!sms.twilio.accountSid || !sms.twilio.authToken || !(sms.twilio.from || sms.twilio.messagingServiceSid))) {
+        ctx.addIssue({ code: 'custom', path: ['twilio'], message: 'the twilio provider needs accountSid, authToken and from or messagingServiceSid' });
+      }
+    }),
+    recoveryCodes: z.strictObject({
+      /** Codes in a set (SECURITY.md: at least 10). */
+      count: z.number().int().min(10, 'must be at least 10 (SECURITY.md)').max(20),
+    }),
+  }),
+  risk: z.strictObject({
+    /** A sign-in after this many days without one counts as risky. */
+    inactivityDays: z.number().int().min(1).max(3650),
+    /** Failed attempts within this many hours (since the last success) make a sign-in risky. */
+    failureWindowHours: z.number().int().min(1).max(720),
+    /** Optional IP-to-place CSV (DB-IP "lite" format) for the new-country and impossible-travel rules. */
+    geoipFile: z.string().min(1).optional(),
+    /** Faster than this between two sign-ins' places is impossible travel. */
+    impossibleTravelKmh: z.number().int().min(100).max(5000),
+    /** Mail the user when a sign-in completes on a device they never used before. */
+    newDeviceAlert: z.boolean(),
+  }),
   purgeIntervalSeconds: duration,
   setupLinkTtlSeconds: duration,
 });
@@ -167,6 +227,14 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_TLS_TERMINATED_BY_PROXY', 'proxy.tlsTerminated', 'boolean'],
   ['LATCHKEY_LOG_LEVEL', 'log.level', 'string'],
   ['LATCHKEY_SIGN_UP_ENABLED', 'signUp.enabled', 'boolean'],
+  ['LATCHKEY_SMS_PROVIDER', 'twoStep.sms.provider', 'string'],
+  ['LATCHKEY_SMS_WEBHOOK_URL', 'twoStep.sms.webhook.url', 'string'],
+  ['LATCHKEY_SMS_WEBHOOK_SECRET', 'twoStep.sms.webhook.secret', 'string'],
+  ['LATCHKEY_TWILIO_ACCOUNT_SID', 'twoStep.sms.twilio.accountSid', 'string'],
+  ['LATCHKEY_TWILIO_AUTH_TOKEN', 'twoStep.sms.twilio.authToken', 'string'],
+  ['LATCHKEY_TWILIO_FROM', 'twoStep.sms.twilio.from', 'string'],
+  ['LATCHKEY_TWILIO_MESSAGING_SERVICE_SID', 'twoStep.sms.twilio.messagingServiceSid', 'string'],
+  ['LATCHKEY_GEOIP_FILE', 'risk.geoipFile', 'string'],
 ];
 
 export interface LoadOptions {
@@ -195,6 +263,7 @@ export function loadConfig({ env = process.env, overrides }: LoadOptions = {}): 
   const config = parsed.data;
   config.database.dataDir = path.resolve(config.database.dataDir);
   config.issuer = config.issuer.replace(/\/+$/, '');
+  if (config.risk.geoipFile) config.risk.geoipFile = path.resolve(config.risk.geoipFile);
   if (config.env === 'production') assertProductionReady(config);
   return deepFreeze(config);
 }
@@ -212,6 +281,12 @@ function assertProductionReady(config: z.infer<typeof configSchema>): void {
   }
   if (!config.mail.smtpUrl) {
     problems.push('mail.smtpUrl: production sends real email (set LATCHKEY_SMTP_URL)');
+  }
+  const { webhook, twilio } = config.twoStep.sms;
+  if (webhook.secret && isExampleSecret(webhook.secret)) problems.push('twoStep.sms.webhook.secret: still an example value (set LATCHKEY_SMS_WEBHOOK_SECRET)');
+  if (twilio.authToken && isExampleSecret(twilio.authToken)) problems.push('twoStep.sms.twilio.authToken: still an example value (set LATCHKEY_TWILIO_AUTH_TOKEN)');
+  if (config.twoStep.sms.provider === 'log') {
+    problems.push('twoStep.sms.provider: "log" writes codes to the log; production sends them (set LATCHKEY_SMS_PROVIDER to webhook or twilio)');
   }
   if (new URL(config.issuer).protocol !== 'https:' && !config.proxy.tlsTerminated) {
     problems.push('issuer: production needs an https:// issuer (or proxy.tlsTerminated: true behind a TLS proxy)');

@@ -9,7 +9,11 @@ export type EventType =
   | 'password_reset.requested' | 'password_reset.link_sent' | 'password_reset.completed'
   // the account page
   | 'profile.updated' | 'email.change_requested' | 'email.changed' | 'password.changed' | 'password.change_failed'
-  | 'verification.changed' | 'session.signed_out' | 'sessions.signed_out_others' | 'app.access_removed';
+  | 'verification.changed' | 'session.signed_out' | 'sessions.signed_out_others' | 'app.access_removed'
+  // two-step verification
+  | 'sign_in.second_step' | 'two_step.verified' | 'two_step.failed'
+  | 'two_step.added' | 'two_step.changed' | 'two_step.renamed' | 'two_step.removed' | 'recovery_codes.generated'
+  | 'device.forgotten' | 'account.not_me';
 
 export interface EventInput {
   type: EventType;

@@ -10,6 +10,8 @@ export async function purgeExpired(services: Services): Promise<Record<string, n
     counters: await store.counters.purge(),
     accountSessions: await store.accountSessions.purge(),
     sessionActivity: await store.sessions.purge(),
+    pendingSteps: await store.pending.purge(),
+    signInProgress: await store.progress.purge(),
   };
 }
 

@@ -2,8 +2,10 @@
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { createMailer, type Mailer } from './delivery/mail.ts';
+import { createSmsSender } from './delivery/sms.ts';
 import { createEvents } from './events.ts';
 import { createPasswordHasher } from './factors/password.ts';
+import { openGeoIp } from './geoip.ts';
 import { createAttempts } from './interaction/attempts.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Database } from './store/db.ts';
@@ -37,6 +39,8 @@ export function createServices(config: Config, options: ServiceOptions = {}) {
     events: createEvents(store, log),
     attempts: createAttempts(store.counters, config.throttle),
     mailer: options.mailer ?? createMailer(config, log),
+    sms: createSmsSender(config, log),
+    geoip: openGeoIp(config.risk.geoipFile, log),
   };
 }
 

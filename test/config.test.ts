@@ -40,6 +40,9 @@ const production = {
   LATCHKEY_ENCRYPTION_KEY: strongKey,
   LATCHKEY_COOKIE_KEYS: strongCookie,
   LATCHKEY_SMTP_URL: 'smtp://latchkey:pw@smtp.example.com:587',
+  LATCHKEY_SMS_PROVIDER: 'webhook',
+  LATCHKEY_SMS_WEBHOOK_URL: 'https://sms.internal/send',
+  LATCHKEY_SMS_WEBHOOK_SECRET: 'Mq4Zt8Lw2Xc6Vb0Nr5Ks9Jd3Hf7Gp1Ty4E',
 };
 
 describe('configuration', () => {
@@ -241,6 +244,12 @@ describe('configuration', () => {
       const config = loadConfig({ env: { ...plain, LATCHKEY_TLS_TERMINATED_BY_PROXY: 'true' } });
       assert.equal(config.issuer, 'http://login.example.com');
       refuses({ ...plain, LATCHKEY_TLS_TERMINATED_BY_PROXY: 'false' }, 'issuer');
+    });
+
+    it('refuses the development SMS provider, which writes codes to the log', () => {
+      const { LATCHKEY_SMS_PROVIDER: _p, ...logSms } = production;
+      refuses(logSms, 'twoStep.sms.provider', 'log');
+      refuses({ ...production, LATCHKEY_SMS_WEBHOOK_SECRET: 'change-me-change-me-change-me-change-me' }, 'twoStep.sms.webhook.secret', 'example');
     });
 
     it('lists every problem at once', () => {

@@ -33,6 +33,11 @@ export function showActivity(deps: AccountDeps) {
         when: formatTime(e.createdAt),
         ip: e.ip,
         device: describeDevice(deps, e.userAgent),
+        // Why a second step was asked for (risk), and which method: kept with the event.
+        reasons: Array.isArray(e.details.reasons)
+          ? e.details.reasons.filter((r): r is string => typeof r === 'string' && t.has(`risk.reasons.${r}`)).map((r) => t(`risk.reasons.${r}`))
+          : [],
+        method: typeof e.details.kind === 'string' && t.has(`factors.${e.details.kind}.name`) ? t(`factors.${e.details.kind}.name`) : undefined,
       });
     }
     renderPage(deps, ctx, 'account/activity.njk', 'activity', { events: rows, days: ACTIVITY_DAYS });

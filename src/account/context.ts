@@ -3,11 +3,13 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Mailer } from '../delivery/mail.ts';
+import type { SmsSender } from '../delivery/sms.ts';
 import type { Events } from '../events.ts';
 import type { PasswordHasher } from '../factors/password.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
 import type { Attempts } from '../interaction/attempts.ts';
+import type { GeoIp } from '../geoip.ts';
 import type { Logger } from '../log.ts';
 import type { AccountSession } from '../store/account-sessions.ts';
 import type { Store } from '../store/index.ts';
@@ -23,6 +25,8 @@ export interface AccountDeps {
   render: Render;
   csrf: Csrf;
   log: Logger;
+  sms: SmsSender;
+  geoip: GeoIp | undefined;
   provider: () => Provider;
 }
 

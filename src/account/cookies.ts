@@ -1,53 +1,14 @@
 /**
- * The account page's cookies: `lk.account` (the account session id) and `lk.account.flow` (a sign-in in
- * progress). Both are HMAC-signed with the cookie keys (the first signs, all verify), HttpOnly,
- * SameSite=Lax (the callback arrives as a top-level redirect), Secure behind TLS, and scoped to /account.
- * Anything malformed, oversized or badly signed reads as no cookie.
+ * The account page's cookies, scoped to /account (http/signed-cookies.ts): `lk.account` (the account
+ * session id) and `lk.account.flow` (a sign-in in progress). SameSite=Lax: the callback arrives as a
+ * top-level redirect.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Context } from 'koa';
 import type { Config } from '../config.ts';
+import { signedCookies } from '../http/signed-cookies.ts';
 
 export const SESSION_COOKIE = 'lk.account';
 export const FLOW_COOKIE = 'lk.account.flow';
 
-const VALUE = /^([A-Za-z0-9_-]{1,1500})\.([A-Za-z0-9_-]{43})$/;
-
-export function accountCookies(config: Config) {
-  const issuer = new URL(config.issuer);
-  const tls = issuer.protocol === 'https:';
-  const path = `${issuer.pathname.replace(/\/+$/, '')}/account`;
-  /** Secure behind TLS: an https issuer (browsers only ever see https), or a request a trusted proxy says came over https. */
-  const secure = (ctx: Context) => {
-    if (tls) ctx.cookies.secure = true; // koa refuses Secure cookies on a request it thinks is plain http
-    return tls || ctx.secure;
-  };
-  const mac = (key: string, name: string, value: string) => createHmac('sha256', key).update(`${name}=${value}`).digest('base64url');
-
-  return {
-    /** The verified value, or undefined. */
-    get(ctx: Context, name: string): string | undefined {
-      const raw = ctx.cookies.get(name);
-      const m = raw ? VALUE.exec(raw) : null;
-      if (!m) return undefined;
-      const [, value, sig] = m as unknown as [string, string, string];
-      const got = Buffer.from(sig);
-      for (const key of config.secrets.cookieKeys) {
-        const expected = Buffer.from(mac(key, name, value));
-        if (expected.length === got.length && timingSafeEqual(expected, got)) return value;
-      }
-      return undefined;
-    },
-    /** `value` must be base64url. */
-    set(ctx: Context, name: string, value: string, maxAgeSeconds: number): void {
-      ctx.cookies.set(name, `${value}.${mac(config.secrets.cookieKeys[0]!, name, value)}`, {
-        httpOnly: true, sameSite: 'lax', secure: secure(ctx), path, maxAge: maxAgeSeconds * 1000, overwrite: true,
-      });
-    },
-    clear(ctx: Context, name: string): void {
-      ctx.cookies.set(name, null, { httpOnly: true, sameSite: 'lax', secure: secure(ctx), path, overwrite: true });
-    },
-  };
-}
+export const accountCookies = (config: Config) => signedCookies(config, '/account');
 
 export type AccountCookies = ReturnType<typeof accountCookies>;

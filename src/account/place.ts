@@ -3,15 +3,7 @@
  * the first four groups). Where on a map comes later (GeoIP); until then the place is "location unknown".
  */
 import net from 'node:net';
-import { normalizeIp } from '../http/ip.ts';
-
-function expandIpv6(ip: string): string[] {
-  const [head = '', tail] = ip.split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const missing = tail === undefined ? 0 : 8 - left.length - right.length;
-  return [...left, ...Array<string>(Math.max(0, missing)).fill('0'), ...right];
-}
+import { expandIpv6, normalizeIp } from '../http/ip.ts';
 
 export function maskIp(value: string | null | undefined): string | undefined {
   if (!value) return undefined;

@@ -6,6 +6,7 @@
  * late changes nothing: the user signs in again and submits again.
  */
 import type { Next } from 'koa';
+import { factorContext, isPossession, usableMethods } from '../factors/index.ts';
 import { ACR, satisfies, type Acr } from '../interaction/level.ts';
 import type { AccountSession } from '../store/account-sessions.ts';
 import type { User } from '../store/users.ts';
@@ -13,11 +14,14 @@ import type { AccountContext, AccountDeps } from './context.ts';
 import { startSignIn } from './sign-in.ts';
 
 /**
- * The level a sensitive change needs: `mfa` once the user has a second factor, `1fa` until then (DESIGN.md).
- * No second factor exists yet, so today every user is at `1fa`; the factor registry answers here later.
+ * The level a sensitive change needs: the highest the user can reach. `mfa` once the user has a possession
+ * method (an authenticator app, a phone, recovery codes), `1fa` until then (DESIGN.md): a security question
+ * is knowledge and never lifts a sign-in above 1fa, but under "only when risky" a sign-in from a device or
+ * network the account does not know is asked for it, so a stolen password alone cannot enrol a method.
  */
-export function requiredLevel(_user: User): Acr {
-  return ACR.oneFactor;
+export async function requiredLevel(deps: AccountDeps, user: User): Promise<Acr> {
+  const methods = await usableMethods(user, factorContext(deps));
+  return methods.some(isPossession) ? ACR.mfa : ACR.oneFactor;
 }
 
 /** Whole seconds, like `auth_time` and oidc-provider's `max_age` check. */
@@ -29,11 +33,11 @@ export function isRecent(session: AccountSession, need: Acr, maxAgeSeconds: numb
 }
 
 /** A step after `requireAccount`: continues when the sign-in is recent, else re-authenticates and returns to `page`. */
-export function requireRecentAuth(deps: AccountDeps, page: string) {
+export function requireRecentAuth(deps: AccountDeps, page: string | ((ctx: AccountContext) => string)) {
   return async function recentAuth(ctx: AccountContext, next: Next) {
-    const need = requiredLevel(ctx.state.user);
+    const need = await requiredLevel(deps, ctx.state.user);
     const maxAge = deps.config.account.recentAuthSeconds;
     if (isRecent(ctx.state.account, need, maxAge)) return next();
-    return startSignIn(deps, ctx, { returnTo: page, maxAge, acrValues: need });
+    return startSignIn(deps, ctx, { returnTo: typeof page === 'string' ? page : page(ctx), maxAge, acrValues: need });
   };
 }

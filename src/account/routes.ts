@@ -3,8 +3,8 @@
  *
  *   signedIn      the account session (bound to a live provider session) and its user, or sign in and come back
  *   form          the POST body, with its CSRF token and Origin checked (before anything else happens)
- *   recent(page)  a sign-in at most account.recentAuthSeconds old at the needed level, or re-authenticate
- *                 (max_age + acr_values) and come back to `page`
+ *   recent(page)  a sign-in at most account.recentAuthSeconds old at the highest level the user can reach,
+ *                 or re-authenticate (max_age + acr_values) and come back to `page`
  */
 import Router from '@koa/router';
 import { showActivity } from './activity.ts';
@@ -20,12 +20,14 @@ import { saveVerification, showSecurity, showVerification } from './security.ts'
 import { requireAccount } from './session.ts';
 import { showSessions, signOutOthers, signOutSession } from './sessions.ts';
 import { signOut } from './sign-out.ts';
+import { finishEnrol, removeMethod, renameMethod, showEnrol } from './two-step.ts';
+import { forgetDevice, showDevices } from './devices.ts';
 
 export function accountRoutes(deps: AccountDeps): Router {
   const router = new Router({ prefix: '/account' });
   const signedIn = requireAccount(deps);
   const form = checkedForm(deps.csrf);
-  const recent = (page: string) => requireRecentAuth(deps, page);
+  const recent = (page: Parameters<typeof requireRecentAuth>[1]) => requireRecentAuth(deps, page);
 
   router.get('/callback', callback(deps));
 
@@ -42,6 +44,16 @@ export function accountRoutes(deps: AccountDeps): Router {
   router.post('/password', form, signedIn, recent('/account/password'), changePassword(deps));
   router.get('/verification', signedIn, recent('/account/verification'), showVerification(deps));
   router.post('/verification', form, signedIn, recent('/account/verification'), saveVerification(deps));
+
+  // Back to the same page after signing in again (sign-in.ts keeps only /account/… paths).
+  const enrolPage = (ctx: { path: string }) => ctx.path;
+  router.get('/two-step/:kind', signedIn, recent(enrolPage), showEnrol(deps));
+  router.post('/two-step/remove', form, signedIn, recent('/account/security'), removeMethod(deps));
+  router.post('/two-step/rename', form, signedIn, recent('/account/security'), renameMethod(deps));
+  router.post('/two-step/:kind', form, signedIn, recent(enrolPage), finishEnrol(deps));
+
+  router.get('/devices', signedIn, showDevices(deps));
+  router.post('/devices/forget', form, signedIn, forgetDevice(deps));
 
   router.get('/sessions', signedIn, showSessions(deps));
   router.post('/sessions/sign-out', form, signedIn, signOutSession(deps));

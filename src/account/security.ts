@@ -1,14 +1,15 @@
 /**
- * "Password & security": the password, the two-step verification methods (an empty list until the factor
- * modules arrive: each will add its rows and its enrol/remove pages here), and the verification preference:
- * verify at every sign-in, or only when a sign-in looks risky (the default). Changing the preference needs
- * a recent sign-in and mails the user.
+ * "Password & security": the password, the two-step verification methods (two-step.ts adds, renames and
+ * removes them), and the verification preference: verify at every sign-in, or only when a sign-in looks
+ * risky (the default). Changing the preference needs a recent sign-in and mails the user; "every sign-in"
+ * needs a method that gives mfa (an authenticator app, a phone, …).
  */
 import { z } from 'zod';
 import type { VerificationPreference } from '../store/users.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
 import { notify } from './notify.ts';
 import { doneRedirect, renderPage } from './page.ts';
+import { securityOverview } from './two-step.ts';
 
 const PREFERENCES: readonly VerificationPreference[] = ['always', 'risky'];
 
@@ -19,8 +20,7 @@ const preferenceForm = z.object({
 export function showSecurity(deps: AccountDeps) {
   return async function securityPage(ctx: AccountContext) {
     renderPage(deps, ctx, 'account/security.njk', 'security', {
-      /** Enrolled second factors, as { label, kind, addedAt }; none exist yet. */
-      methods: [],
+      ...(await securityOverview(deps, ctx.state.user)),
       preference: ctx.state.user.verificationPreference,
     });
   };
@@ -44,6 +44,10 @@ export function saveVerification(deps: AccountDeps) {
     if (!parsed.success) return show(deps, ctx, { error: deps.render.t('account.verification.invalid') }, 400);
     const { user } = ctx.state;
     const { preference } = parsed.data;
+    // "Every sign-in" means mfa at every sign-in: it needs a method that gives mfa.
+    if (preference === 'always' && !(await securityOverview(deps, user)).hasPossession) {
+      return show(deps, ctx, { preference, error: deps.render.t('account.verification.needsPossession') }, 400);
+    }
     if (preference !== user.verificationPreference) {
       await deps.store.users.setVerificationPreference(user.id, preference);
       await deps.events.record({ type: 'verification.changed', userId: user.id, ...requestMeta(ctx), details: { from: user.verificationPreference, to: preference } });

@@ -13,7 +13,7 @@ import { parseUserAgent } from './user-agent.ts';
 
 const signOutForm = z.object({ session: z.string().regex(/^[A-Za-z0-9_-]{10,64}$/) });
 
-export function describeDevice(deps: AccountDeps, userAgent: string | null): string {
+export function describeDevice(deps: Pick<AccountDeps, 'render'>, userAgent: string | null): string {
   const { browser, os } = parseUserAgent(userAgent);
   const { t } = deps.render;
   if (browser && os) return t('account.device.browserOnOs', { browser, os });

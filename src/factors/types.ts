@@ -1,11 +1,34 @@
-/** What factors prove. The level (acr) is derived from a list of proofs, never assigned (interaction/level.ts). */
-export type FactorKind = 'password' | 'security-question' | 'totp' | 'sms' | 'push' | 'webauthn' | 'recovery-code';
+/**
+ * The factor contract. Every two-step method is one module behind `Factor`, listed once in the registry
+ * (index.ts); the sign-in flow, the account page and the admin API only talk to this interface. What a
+ * factor proves is a `Proof`; the level (acr) is derived from a list of proofs, never assigned
+ * (interaction/level.ts). Factors never render and never see Koa's ctx: they get a narrow FactorContext.
+ */
+import type { Config } from '../config.ts';
+import type { SmsSender } from '../delivery/sms.ts';
+import type { Logger } from '../log.ts';
+import type { Authenticator } from '../store/authenticators.ts';
+import type { Store } from '../store/index.ts';
+import type { User } from '../store/users.ts';
+import type { PasswordHasher } from './password.ts';
+
+export type { Authenticator };
+
+/**
+ * Every kind of proof a sign-in can hold. The password is the identifying first step with its own module
+ * (password.ts: the decoy hash, the enumeration rules); every other kind is a `Factor` in the registry.
+ * Push approval and passkeys join here with their modules.
+ */
+export type FactorKind = 'password' | StepKind;
+/** The kinds behind the Factor interface: one module each in the registry. */
+export type StepKind = 'security-question' | 'totp' | 'sms' | 'recovery-code';
 
 /** RFC 8176 authentication method reference values used by Latchkey. */
 export type Amr = 'pwd' | 'kba' | 'otp' | 'sms' | 'mca' | 'hwk' | 'swk' | 'user' | 'mfa' | 'rba';
 
 export type FactorCategory = 'knowledge' | 'possession' | 'inherence';
 
+/** What a successful verify proves. */
 export interface Proof {
   kind: FactorKind;
   authenticatorId: string;
@@ -13,3 +36,99 @@ export interface Proof {
   category: FactorCategory;
   phishingResistant: boolean;
 }
+
+/** What a proof of this factor would look like, before anyone proved anything (to pick the methods that meet a need). */
+export type ProofShape = Omit<Proof, 'kind' | 'authenticatorId'>;
+
+/** Between challenge and verify: kept in the database (store/pending-steps.ts), bound to one sign-in or account session. */
+export interface Pending<K extends StepKind = StepKind> {
+  id: string;
+  kind: K;
+  userId: string;
+  authenticatorId?: string | undefined;
+  /** Never secret in the clear: a code is kept as a keyed hash, a seed in `secret` (sealed at rest). */
+  data: Record<string, unknown>;
+  secret?: string | undefined;
+  attemptsLeft: number;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+/** A challenge to store (store/pending-steps.ts binds it to the sign-in or account session and gives it its id). */
+export interface Step<K extends StepKind = StepKind> {
+  kind: K;
+  authenticatorId?: string | undefined;
+  data: Record<string, unknown>;
+  /** Sealed at rest: a TOTP seed during enrolment, recovery codes until they are confirmed saved. */
+  secret?: string | undefined;
+  /** Wrong answers this challenge takes before it is dead (each one also counts on the account's failure counter). */
+  attempts: number;
+  ttlSeconds: number;
+}
+
+/** What the page for a pending step shows: `form` names the template part (views/factors/<kind>/<form>.njk). */
+export type View = Record<string, unknown> & { form: string };
+
+export interface FactorContext {
+  store: Store;
+  sms: SmsSender;
+  config: Config;
+  hasher: PasswordHasher;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * Stable failure codes. `unavailable` (no phone, the provider down) makes the page offer another method;
+ * `wrong_answer` and `replayed` (an answer checked and refused) count on the account's failure counter;
+ * `limited` is a resend asked for too soon.
+ */
+export type FactorErrorCode = 'invalid_input' | 'wrong_answer' | 'expired' | 'replayed' | 'unavailable' | 'locked' | 'limited';
+
+export class FactorError extends Error {
+  override name = 'FactorError';
+  constructor(
+    readonly code: FactorErrorCode,
+    /** A string key for the message shown to the user (locales/en.json), with its values. */
+    readonly messageKey: string = `factors.errors.${code}`,
+    readonly vars: Record<string, unknown> = {},
+  ) {
+    super(code);
+  }
+
+  /** An answer that was checked and was wrong (a guess): counted on the shared failure counter. */
+  get counts(): boolean {
+    return this.code === 'wrong_answer' || this.code === 'replayed';
+  }
+}
+
+/** How a method is offered on the sign-in page: SMS is restricted (never the default when another exists), recovery codes a last resort. */
+export type Offer = 'normal' | 'restricted' | 'last-resort';
+
+export interface Factor<K extends StepKind = StepKind, Input = unknown> {
+  readonly kind: K;
+  readonly roles: readonly ('first' | 'second')[];
+  readonly proof: ProofShape;
+  readonly offer: Offer;
+  /** Needs a security question first (every method but the question itself). */
+  readonly needsSecurityQuestion: boolean;
+  /** More than one of this kind per user (two authenticator apps), or one at most (a security question). */
+  readonly multiple: boolean;
+  /** Edge validation of a submitted form into this factor's input. Throws FactorError('invalid_input'). */
+  parse(body: Record<string, string>): Input;
+  /** The user's enrolled methods of this kind that can work now; [] means offer another. */
+  usable(user: User, ctx: FactorContext): Promise<Authenticator[]>;
+  enroll: {
+    begin(user: User, ctx: FactorContext): Promise<Step<K>>;
+    /** A new method, or the next step of a multi-step enrolment (a phone number, then its code). */
+    finish(p: Pending<K>, input: Input, user: User, ctx: FactorContext): Promise<Authenticator | Step<K>>;
+  };
+  /** Sends the SMS, picks the question, …; throws FactorError('unavailable') when it cannot work now. */
+  challenge(user: User, a: Authenticator, ctx: FactorContext): Promise<Step<K>>;
+  /** Throws FactorError on any failure. */
+  verify(p: Pending<K>, input: Input, ctx: FactorContext): Promise<Proof>;
+  /** What the page for this pending step shows (also after a wrong answer, from the same pending). */
+  view(p: Pending<K>, user: User, ctx: FactorContext): Promise<View>;
+}
+
+export const isStep = <K extends StepKind>(value: Authenticator | Step<K>): value is Step<K> => 'ttlSeconds' in value;

@@ -42,3 +42,30 @@ export function clientIp(peer: string, forwardedFor: string | undefined, trusted
   }
   return ip;
 }
+
+/** The eight groups of an IPv6 address ("2001:db8::1" -> ["2001","db8","0",…,"1"]), without a zone. */
+export function expandIpv6(ip: string): string[] {
+  const [head = '', tail] = ip.split('%')[0]!.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const missing = tail === undefined ? 0 : 8 - left.length - right.length;
+  return [...left, ...Array<string>(Math.max(0, missing)).fill('0'), ...right];
+}
+
+/**
+ * The network an address belongs to, as the risk rules compare them: the /24 of an IPv4 address, the /48
+ * of an IPv6 one ("203.0.113.0/24", "2001:db8:85a3::/48"); undefined for anything else.
+ */
+export function networkPrefix(value: string): string | undefined {
+  const ip = normalizeIp(value);
+  switch (net.isIP(ip)) {
+    case 4:
+      return `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+    case 6: {
+      const groups = expandIpv6(ip).slice(0, 3).map((g) => parseInt(g, 16).toString(16));
+      return `${groups.join(':')}::/48`;
+    }
+    default:
+      return undefined;
+  }
+}

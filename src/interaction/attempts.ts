@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
+import { FactorError } from '../factors/types.ts';
 import type { CountersRepository } from '../store/counters.ts';
 import { normalizeEmail } from '../store/users.ts';
 
@@ -56,15 +57,27 @@ export function createAttempts(counters: CountersRepository, config: Config['thr
     async clear(email: string): Promise<void> {
       await counters.reset([accountKey(email)]);
     },
-    /** Refuses while throttled, runs `verify`, and counts the outcome. */
-    async withAttempts<T>(s: Subject, verify: () => Promise<T | undefined | false>): Promise<T | undefined> {
+    /**
+     * Refuses while throttled, runs `verify`, and counts the outcome: a false/undefined result, or a
+     * FactorError for an answer that was checked and refused, is a failure (the error is thrown on).
+     * `resetOnSuccess: false` keeps the count after a success that is not the end of the sign-in (the
+     * password before a second step): only a completed sign-in clears it, so knowing the password never
+     * buys an attacker fresh guesses at the second step.
+     */
+    async withAttempts<T>(s: Subject, verify: () => Promise<T | undefined | false>, opts: { resetOnSuccess?: boolean } = {}): Promise<T | undefined> {
       await check(s);
-      const result = await verify();
+      let result: T | undefined | false;
+      try {
+        result = await verify();
+      } catch (err) {
+        if (err instanceof FactorError && err.counts) await this.fail(s);
+        throw err;
+      }
       if (result === undefined || result === false) {
         await this.fail(s);
         return undefined;
       }
-      await this.succeed(s);
+      if (opts.resetOnSuccess !== false) await this.succeed(s);
       return result;
     },
   };

@@ -3,11 +3,13 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Mailer } from '../delivery/mail.ts';
+import type { SmsSender } from '../delivery/sms.ts';
 import type { Events } from '../events.ts';
 import type { PasswordHasher } from '../factors/password.ts';
 import type { Attempts } from './attempts.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
+import type { GeoIp } from '../geoip.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 
@@ -23,6 +25,8 @@ export interface InteractionDeps {
   /** For the emails with single-use links (verification, reset) and the notices around them. */
   mailer: Mailer;
   log: Logger;
+  sms: SmsSender;
+  geoip: GeoIp | undefined;
 }
 
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;

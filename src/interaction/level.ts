@@ -78,3 +78,77 @@ export function requiredLevel(req: LevelRequest): Acr {
   if (isAcr(req.clientMinimum) && rank(req.clientMinimum) > rank(need)) need = req.clientMinimum;
   return need;
 }
+
+/** What the user's own setting and the risk rules add to what the app asked for. */
+export interface UserPolicy {
+  preference: 'always' | 'risky';
+  /** The user has a method of the possession kind (an authenticator app, a phone, recovery codes, …). */
+  hasPossession: boolean;
+  /** The user has any second-step method (the security question counts). */
+  hasSecondStep: boolean;
+  /** Why the risk rules find this sign-in risky; [] when it looks as usual. */
+  riskReasons: readonly string[];
+}
+
+export interface Requirement {
+  /** The level the sign-in must reach. */
+  acr: Acr;
+  /** One more proof after the first factor, of any second-step kind (the step of a risky sign-in). */
+  secondStep: boolean;
+  /** The risk rules decided whether to ask for a second step (amr `rba`). */
+  rba: boolean;
+}
+
+/**
+ * The requirement of a sign-in: the app's level, raised to mfa by "verify at every sign-in" (with a
+ * possession method to verify with), plus a second step of any kind when "verify only when a sign-in
+ * looks risky" finds it risky. A security question alone cannot give mfa, so for a user who chose
+ * "every sign-in" but has only a question, the question is asked at every sign-in.
+ */
+export function requirementFor(requested: Acr, policy: UserPolicy): Requirement {
+  const mfa = rank(ACR.mfa);
+  let acr = requested;
+  if (policy.preference === 'always' && policy.hasPossession && rank(acr) < mfa) acr = ACR.mfa;
+  const below = rank(acr) < mfa;
+  const risky = policy.preference === 'risky';
+  return {
+    acr,
+    secondStep: below && policy.hasSecondStep && (risky ? policy.riskReasons.length > 0 : !policy.hasPossession),
+    rba: below && risky && policy.hasSecondStep,
+  };
+}
+
+/** Do these proofs meet the requirement? */
+export function meets(proofs: readonly Proof[], req: Requirement): boolean {
+  if (proofs.length === 0) return false;
+  const { acr } = levelOf(proofs);
+  if (!satisfies(acr, req.acr)) return false;
+  return !req.secondStep || proofs.length >= 2 || rank(acr) > rank(ACR.oneFactor);
+}
+
+/** Would one more proof of this shape meet the requirement? (Which methods to offer for what is missing.) */
+export function wouldMeet(proofs: readonly Proof[], shape: Omit<Proof, 'kind' | 'authenticatorId'>, req: Requirement): boolean {
+  return meets([...proofs, { ...shape, kind: 'password', authenticatorId: '(candidate)' }], req);
+}
+
+/** How each proof shows in amr, read back (an existing session's amr, when step-up adds to it). */
+const AMR_PROOFS: Partial<Record<Amr, Omit<Proof, 'authenticatorId'>>> = {
+  pwd: { kind: 'password', amr: ['pwd'], category: 'knowledge', phishingResistant: false },
+  kba: { kind: 'security-question', amr: ['kba'], category: 'knowledge', phishingResistant: false },
+  otp: { kind: 'totp', amr: ['otp'], category: 'possession', phishingResistant: false },
+  sms: { kind: 'sms', amr: ['sms'], category: 'possession', phishingResistant: false },
+};
+
+/**
+ * The proofs behind an existing session, from the amr it was granted with (which levelOf derived from
+ * them): step-up inside a session asks only for what is missing and derives the new level from all of them.
+ * Values that are not proofs (mfa, rba) and unknown values are dropped.
+ */
+export function proofsFromAmr(amr: readonly unknown[] | undefined, sessionUid: string): Proof[] {
+  const out: Proof[] = [];
+  for (const value of amr ?? []) {
+    const proof = typeof value === 'string' ? AMR_PROOFS[value as Amr] : undefined;
+    if (proof && !out.some((p) => p.amr[0] === proof.amr[0])) out.push({ ...proof, authenticatorId: `session:${sessionUid}` });
+  }
+  return out;
+}

@@ -56,14 +56,14 @@ export function resetRoutes(deps: InteractionDeps): Router {
     page(ctx, 'interaction/forgot-sent.njk', { interaction, email, minutes });
   });
 
-  const newPasswordForm = (ctx: Context, vars: { token: string; email: unknown; errors?: FieldErrors }, status = 200) =>
+  const newPasswordForm = (ctx: Context, vars: { token: string; email: unknown; errors?: FieldErrors; signedOut?: boolean }, status = 200) =>
     page(ctx, 'interaction/reset.njk', vars, status);
 
   router.get('/reset/confirm', async (ctx) => {
     const value = linkToken(ctx.query.token);
     const live = value ? await deps.store.codes.peek('password_reset', value) : undefined;
     if (!value || !live) return deadLink(ctx);
-    newPasswordForm(ctx, { token: value, email: live.data?.email });
+    newPasswordForm(ctx, { token: value, email: live.data?.email, signedOut: ctx.query.signedOut === '1' });
   });
 
   router.post('/reset/confirm', async (ctx) => {

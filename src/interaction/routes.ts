@@ -6,6 +6,7 @@ import { finishWithError } from './finish.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { loadInteraction } from './load.ts';
 import { renderLogin, signIn } from './sign-in.ts';
+import { giveUp, isStepUp, resend, showMethods, showSecondStep, startStepUp, verifySecondStep } from './step-up.ts';
 
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
@@ -13,15 +14,26 @@ export function interactionRoutes(deps: InteractionDeps): Router {
 
   router.get('/', loadInteraction(deps), async (ctx) => {
     const c = ctx as InteractionContext;
-    if (c.state.details.prompt.name === 'login') return renderLogin(deps, c);
+    if (c.state.details.prompt.name === 'login') {
+      // A second step in progress continues; a session whose level is too low steps up; else the password.
+      if (await deps.store.progress.find(c.state.details.uid)) return c.redirect(`/interaction/${c.params.uid}/verify`);
+      if (isStepUp(c) && (await startStepUp(deps, c))) return;
+      return renderLogin(deps, c);
+    }
     if (c.state.details.prompt.name === 'consent') return renderConsent(deps, c);
     throw new Error(`unknown prompt ${c.state.details.prompt.name}`);
   });
   router.post('/login', form, loadInteraction(deps, 'login'), signIn(deps));
+  router.get('/verify', loadInteraction(deps, 'login'), showSecondStep(deps));
+  router.post('/verify', form, loadInteraction(deps, 'login'), verifySecondStep(deps));
+  router.get('/verify/methods', loadInteraction(deps, 'login'), showMethods(deps));
+  router.post('/verify/resend', form, loadInteraction(deps, 'login'), resend(deps));
+  router.post('/unmet', form, loadInteraction(deps, 'login'), giveUp(deps));
   router.post('/confirm', form, loadInteraction(deps, 'consent'), confirm(deps));
   router.post('/abort', form, loadInteraction(deps), async (ctx) => {
     const c = ctx as InteractionContext;
     const description = c.state.details.prompt.name === 'consent' ? 'the user denied access' : 'the user cancelled the sign-in';
+    await deps.store.progress.delete(c.state.details.uid);
     await finishWithError(c, deps.provider(), 'access_denied', description);
   });
   return router;

@@ -1,14 +1,14 @@
 /**
  * The password step. Unknown, disabled and wrong-password answers are identical in words, status and
- * timing (a decoy hash is verified when the account does not exist).
+ * timing (a decoy hash is verified when the account does not exist). A right password is the first proof;
+ * step-up.ts decides whether the sign-in needs more.
  */
 import { z } from 'zod';
 import { passwordProof } from '../factors/password.ts';
 import type { User } from '../store/users.ts';
 import { ThrottledError } from './attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
-import { finishLogin, finishWithError } from './finish.ts';
-import { levelOf, requiredLevel, satisfies } from './level.ts';
+import { afterFirstFactor } from './step-up.ts';
 import { askToConfirmEmail } from './verify-email.ts';
 
 const signInForm = z.object({
@@ -29,15 +29,6 @@ export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extr
   });
 }
 
-function parseClaims(value: unknown) {
-  if (typeof value !== 'string') return undefined;
-  try {
-    return JSON.parse(value) as { id_token?: { acr?: { essential?: boolean; value?: unknown; values?: unknown } } };
-  } catch {
-    return undefined;
-  }
-}
-
 export function signIn(deps: InteractionDeps) {
   return async function passwordSignIn(ctx: InteractionContext) {
     const parsed = signInForm.safeParse(ctx.state.form);
@@ -51,11 +42,12 @@ export function signIn(deps: InteractionDeps) {
     let found: User | undefined;
     let user: User | undefined;
     try {
+      // A right password does not clear the failure counter: only a completed sign-in does (complete.ts).
       user = await deps.attempts.withAttempts({ email, ip: ctx.ip }, async () => {
         found = await deps.store.users.findByEmail(email);
         const ok = await deps.hasher.verify(found?.passwordHash, password);
         return ok && found?.status === 'active' ? found : undefined;
-      });
+      }, { resetOnSuccess: false });
     } catch (err) {
       if (!(err instanceof ThrottledError)) throw err;
       await deps.events.record({ type: 'sign_in.throttled', userId: null, ...meta, details: { locked: err.locked, client } });
@@ -74,21 +66,6 @@ export function signIn(deps: InteractionDeps) {
       return renderLogin(deps, ctx, { email, error: await askToConfirmEmail(deps, ctx, user, meta) });
     }
 
-    const proofs = [passwordProof(user.id)];
-    const { params } = ctx.state.details;
-    const need = requiredLevel({
-      acrValues: typeof params.acr_values === 'string' ? params.acr_values : undefined,
-      acrClaim: parseClaims(params.claims)?.id_token?.acr,
-      clientMinimum: ctx.state.clientMinimumAcr,
-    });
-    const reached = levelOf(proofs);
-    const provider = deps.provider();
-    if (!satisfies(reached.acr, need)) {
-      await deps.events.record({ type: 'sign_in.unmet_level', userId: user.id, ...meta, details: { need, reached: reached.acr, client: params.client_id } });
-      return finishWithError(ctx, provider, 'unmet_authentication_requirements',
-        `the requested authentication level ${need} cannot be reached for this account`);
-    }
-    await deps.events.record({ type: 'sign_in.succeeded', userId: user.id, ...meta, details: { amr: reached.amr, acr: reached.acr, client: params.client_id } });
-    return finishLogin(ctx, provider, { accountId: user.id, proofs });
+    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)]);
   };
 }

@@ -1,13 +1,18 @@
 /** Every repository over one database: the only door to SQL. */
 import { accountSessionsRepository } from './account-sessions.ts';
+import { authenticatorsRepository } from './authenticators.ts';
 import { clientsRepository } from './clients.ts';
 import { countersRepository } from './counters.ts';
 import type { Database } from './db.ts';
+import { devicesRepository } from './devices.ts';
+import { networksRepository } from './networks.ts';
 import { oidcPayloadsRepository, type Payload } from './oidc-payloads.ts';
 import { oneTimeCodesRepository } from './one-time-codes.ts';
+import { pendingStepsRepository } from './pending-steps.ts';
 import type { Sealer } from './seal.ts';
 import { securityEventsRepository } from './security-events.ts';
 import { sessionsRepository } from './sessions.ts';
+import { signInProgressRepository } from './sign-in-progress.ts';
 import { signingKeysRepository } from './signing-keys.ts';
 import { normalizeEmail, usersRepository, type NewUser, type User } from './users.ts';
 
@@ -24,6 +29,11 @@ export function createStore(database: Database, sealer: Sealer) {
     events: securityEventsRepository(db),
     sessions: sessionsRepository(db),
     accountSessions: accountSessionsRepository(db),
+    authenticators: authenticatorsRepository(db, sealer),
+    pending: pendingStepsRepository(db, sealer),
+    progress: signInProgressRepository(db),
+    devices: devicesRepository(db),
+    networks: networksRepository(db),
     /** Spends the first-admin setup token and creates the admin in one transaction: both or neither. */
     async createFirstAdmin(token: string, user: NewUser): Promise<User | undefined> {
       return db.transaction(async (trx) => {
@@ -48,6 +58,23 @@ export function createStore(database: Database, sealer: Sealer) {
         if (typeof from !== 'string' || normalizeEmail(from) !== normalizeEmail(user.email)) return undefined;
         await users.changeEmail(user.id, email);
         return { user, email };
+      });
+    },
+    /**
+     * "This wasn't me" from a new-device alert: spends the link and, in one transaction, ends every session
+     * of the account, revokes its tokens and forgets the device the alert was about. Returns the ended
+     * sessions (for back-channel logout), or undefined when the link is not live or the account is disabled.
+     */
+    async signOutEverywhere(token: string): Promise<{ user: User; sessions: Payload[] } | undefined> {
+      return db.transaction(async (trx) => {
+        const spent = await oneTimeCodesRepository(trx).spend('not_me', token);
+        const user = spent?.userId ? await usersRepository(trx).findById(spent.userId) : undefined;
+        if (!spent || !user || user.status !== 'active') return undefined;
+        const oidc = oidcPayloadsRepository(trx);
+        const sessions = await oidc.destroyAccountSessions(user.id);
+        await oidc.revokeAccountTokens(user.id);
+        if (typeof spent.data?.deviceHash === 'string') await devicesRepository(trx).forgetByHash(user.id, spent.data.deviceHash);
+        return { user, sessions };
       });
     },
     /**

@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { deleted, type Db } from './db.ts';
 
-export type CodePurpose = 'admin_setup' | 'email_verify' | 'password_reset' | 'email_change';
+export type CodePurpose = 'admin_setup' | 'email_verify' | 'password_reset' | 'email_change' | 'recovery_code' | 'not_me';
 
 /** Single-use tokens are random (256 bits), so a fast hash is enough; only the hash is stored. */
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url');
@@ -60,6 +60,39 @@ export function oneTimeCodesRepository(db: Db) {
     /** Kills every unused token of a purpose for a user (e.g. all reset links after a password change). */
     async revokeAll(purpose: CodePurpose, userId: string): Promise<void> {
       await db('one_time_codes').where({ purpose, user_id: userId }).whereNull('used_at').update({ used_at: db.fn.now() });
+    },
+
+    /**
+     * Replaces a user's whole set of codes of a purpose (recovery codes) in one transaction: the old set is
+     * dead the moment the new one exists. Only hashes are stored.
+     */
+    async replaceSet(purpose: CodePurpose, userId: string, codes: readonly string[], ttlSeconds: number): Promise<void> {
+      await db.transaction(async (trx) => {
+        await trx('one_time_codes').where({ purpose, user_id: userId }).whereNull('used_at').update({ used_at: trx.fn.now() });
+        if (codes.length === 0) return;
+        await trx('one_time_codes').insert(codes.map((code) => ({
+          id: randomUUID(), purpose, user_id: userId, code_hash: hashToken(code),
+          expires_at: trx.raw(`now() + make_interval(secs => ?)`, [ttlSeconds]),
+        })));
+      });
+    },
+
+    /** Spends one code of a user's set in one conditional write: true for exactly one caller. */
+    async spendOfUser(purpose: CodePurpose, userId: string, code: string): Promise<boolean> {
+      const rows = await db('one_time_codes')
+        .where({ purpose, user_id: userId, code_hash: hashToken(code) })
+        .whereNull('used_at')
+        .andWhere('expires_at', '>', db.fn.now())
+        .update({ used_at: db.fn.now() })
+        .returning('id');
+      return rows.length === 1;
+    },
+
+    /** How many live codes of a purpose a user has left. */
+    async countLive(purpose: CodePurpose, userId: string): Promise<number> {
+      const row = await db('one_time_codes').where({ purpose, user_id: userId }).whereNull('used_at')
+        .andWhere('expires_at', '>', db.fn.now()).count<{ n: number }>('id as n').first();
+      return Number(row?.n ?? 0);
     },
 
     async purge(): Promise<number> {

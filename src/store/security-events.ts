@@ -17,6 +17,23 @@ export function securityEventsRepository(db: Db) {
         details: JSON.stringify(e.details),
       });
     },
+    /**
+     * How many events of these types the user had in the last `hours`, after their latest successful
+     * sign-in (the risk rule "recent failed attempts").
+     */
+    async countSinceLastSuccess(userId: string, types: readonly string[], hours: number): Promise<number> {
+      const row = await db('security_events')
+        .where({ user_id: userId })
+        .whereIn('type', [...types])
+        .andWhere('created_at', '>', db.raw(`now() - make_interval(hours => ?)`, [hours]))
+        .andWhere('created_at', '>', db.raw(
+          `coalesce((select max(s.created_at) from security_events s where s.user_id = ? and s.type = 'sign_in.succeeded'), '-infinity'::timestamptz)`,
+          [userId],
+        ))
+        .count<{ n: number }>('id as n')
+        .first();
+      return Number(row?.n ?? 0);
+    },
     /** The user's events, newest first; only those of the last `sinceDays` days when given. */
     async forUser(userId: string, limit = 100, sinceDays?: number): Promise<(SecurityEvent & { createdAt: Date })[]> {
       const query = db('security_events').where({ user_id: userId });

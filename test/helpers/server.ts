@@ -52,6 +52,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       port,
       issuer: `http://localhost:${port}`,
       log: { level: opts.logLevel ?? 'info' },
+      // Sign-in alerts for new devices are mail that most suites do not expect; their own suite turns them on.
+      risk: { newDeviceAlert: false },
       ...opts.config,
     },
   });

@@ -64,7 +64,9 @@ describe('PAR, DPoP and the device authorization grant', () => {
         const browser = new CookieClient(server.url);
         const loginPage = await browser.follow(url.toString());
         assert.match(loginPage.body, /\/login"/);
-        const back = await browser.submit(loginPage, '/login', frank);
+        const required = await browser.submit(loginPage, '/login', frank);
+        assert.match(required.body, /Two-step verification needed/, 'a password-only user is told how to add a method');
+        const back = await browser.submit(required, '/unmet');
         const params = responseParams(back.stoppedAt);
         assert.equal(params.get('error'), 'unmet_authentication_requirements', JSON.stringify(level));
         assert.equal(params.get('code'), null);
@@ -184,6 +186,8 @@ describe('PAR, DPoP and the device authorization grant', () => {
       assert.match(loginPage.body, /\/login"/);
       const answer = await browser.submit(loginPage, '/login', frank);
       assert.doesNotMatch(answer.body, /Device connected/);
+      assert.match(answer.body, /Two-step verification needed/);
+      assert.doesNotMatch((await browser.submit(answer, '/unmet')).body, /Device connected/);
       await rejectsWith(
         oidc.pollDeviceAuthorizationGrant(strictTv.config, { ...device, interval: 0.05 }, undefined, { signal: AbortSignal.timeout(10_000) }),
         'unmet_authentication_requirements',

@@ -34,6 +34,18 @@ describe('assurance levels requested by relying parties', () => {
     return { browser, claims };
   }
 
+  /**
+   * A user without a possession method, asked for mfa: the page says how to add one, and going back
+   * gives the app unmet_authentication_requirements, never a code.
+   */
+  async function assertLedToEnrollThenRefused(browser: CookieClient, page: Page) {
+    assert.equal(page.status, 200);
+    assert.match(page.body, /Two-step verification needed/);
+    assert.match(page.body, /href="\/account\/security"/, 'a way to add a method');
+    assert.doesNotMatch(page.body, /\/login"/, 'not the password again');
+    assertErrorAtRedirect(await browser.submit(page, '/unmet'), 'unmet_authentication_requirements');
+  }
+
   /** Asserts the browser ended at the redirect URI with `error` and without a code. */
   function assertErrorAtRedirect(page: Page & { stoppedAt?: string }, error: string) {
     assert.ok(page.stoppedAt?.startsWith(REDIRECT), `sent back to the app, got ${page.status} ${page.url}`);
@@ -57,23 +69,25 @@ describe('assurance levels requested by relying parties', () => {
     assert.equal(claims.acr, ONE);
   });
 
-  it('ends acr_values=mfa for a password-only user with unmet_authentication_requirements after the password', async () => {
+  it('leads a password-only user asked for acr_values=mfa to add a method after the password; going back gives unmet_authentication_requirements', async () => {
     const browser = new CookieClient(server.url);
     const req = await rp.authorization({ acr_values: MFA, state: 'mfa-state' });
     const loginPage = await browser.follow(req.url);
     assert.ok(isLoginPage(loginPage));
     const answer = await browser.submit(loginPage, '/login', carol);
-    assertErrorAtRedirect(answer, 'unmet_authentication_requirements');
-    assert.equal(responseParams(answer.stoppedAt).get('state'), 'mfa-state');
+    assert.equal(answer.stoppedAt, undefined, 'no code, and not yet back at the app');
+    assert.match(answer.body, /Two-step verification needed/);
+    const back = await browser.submit(answer, '/unmet');
+    assertErrorAtRedirect(back, 'unmet_authentication_requirements');
+    assert.equal(responseParams(back.stoppedAt).get('state'), 'mfa-state');
   });
 
-  it('asks a 1fa session to sign in again for acr_values=mfa, and still refuses to issue a code at 1fa', async () => {
+  it('steps a 1fa session up for acr_values=mfa without the password again, and still refuses to issue a code at 1fa', async () => {
     const { browser } = await signedInBrowser();
     const req = await rp.authorization({ acr_values: MFA });
     const page = await browser.follow(req.url);
     assert.equal(page.stoppedAt, undefined, 'the 1fa session is not enough to go straight back');
-    assert.ok(isLoginPage(page));
-    assertErrorAtRedirect(await browser.submit(page, '/login', carol), 'unmet_authentication_requirements');
+    await assertLedToEnrollThenRefused(browser, page);
     // The session itself survives at 1fa: a 1fa request still works silently.
     const ok = await browser.follow((await rp.authorization({ prompt: 'none' })).url);
     assert.ok(ok.stoppedAt && responseParams(ok.stoppedAt).get('code'));
@@ -92,7 +106,7 @@ describe('assurance levels requested by relying parties', () => {
       const browser = new CookieClient(server.url);
       const loginPage = await browser.follow((await rp.authorization({ claims })).url);
       assert.ok(isLoginPage(loginPage));
-      assertErrorAtRedirect(await browser.submit(loginPage, '/login', carol), 'unmet_authentication_requirements');
+      await assertLedToEnrollThenRefused(browser, await browser.submit(loginPage, '/login', carol));
     });
 
     it('is not satisfied by a 1fa session: prompt=none gives login_required', async () => {
@@ -105,8 +119,7 @@ describe('assurance levels requested by relying parties', () => {
       const { browser } = await signedInBrowser();
       const single = JSON.stringify({ id_token: { acr: { essential: true, value: MFA } } });
       const page = await browser.follow((await rp.authorization({ claims: single })).url);
-      assert.ok(isLoginPage(page));
-      assertErrorAtRedirect(await browser.submit(page, '/login', carol), 'unmet_authentication_requirements');
+      await assertLedToEnrollThenRefused(browser, page);
     });
   });
 
@@ -115,13 +128,13 @@ describe('assurance levels requested by relying parties', () => {
       const browser = new CookieClient(server.url);
       const loginPage = await browser.follow((await strictRp.authorization()).url);
       assert.ok(isLoginPage(loginPage));
-      assertErrorAtRedirect(await browser.submit(loginPage, '/login', carol), 'unmet_authentication_requirements');
+      await assertLedToEnrollThenRefused(browser, await browser.submit(loginPage, '/login', carol));
     });
 
     it('cannot get a code by asking for 1fa explicitly', async () => {
       const browser = new CookieClient(server.url);
       const loginPage = await browser.follow((await strictRp.authorization({ acr_values: ONE })).url);
-      assertErrorAtRedirect(await browser.submit(loginPage, '/login', carol), 'unmet_authentication_requirements');
+      await assertLedToEnrollThenRefused(browser, await browser.submit(loginPage, '/login', carol));
     });
 
     it('does not accept the 1fa session another app created: prompt=none gives login_required', async () => {

@@ -1,0 +1,213 @@
+/**
+ * Two-step verification on the account page ("Password & security"): add a method (the security question
+ * first: every other method needs it), rename and remove methods, get new recovery codes. Every change
+ * needs a recent sign-in at the highest level the user can reach (recent-auth.ts, in the route table) and
+ * mails the user. An enrolment in progress is a pending step bound to this account session; a method
+ * exists only once it is proved (a TOTP code, the SMS code). The last possession method cannot be removed
+ * while the user's preference or an app they use needs one.
+ */
+import { z } from 'zod';
+import { factorContext, factorFor, isPossession, isStepKind, STEP_KINDS, usableMethods } from '../factors/index.ts';
+import { FactorError, isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
+import { ACR, rank } from '../interaction/level.ts';
+import type { PendingRow } from '../store/pending-steps.ts';
+import type { User } from '../store/users.ts';
+import { connectedApps } from './apps.ts';
+import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
+import { PRINTABLE } from './form.ts';
+import { notify } from './notify.ts';
+import { doneRedirect, formatTime, renderPage } from './page.ts';
+
+const binding = (ctx: AccountContext) => `account:${ctx.state.account.idHash}`;
+const asPending = (row: PendingRow): Pending => ({ ...row, kind: row.kind as StepKind });
+const recoveryCodes = factorFor('recovery-code');
+
+/** The form values an enrolment page may show back after an error (never an answer or a code). */
+const ECHO = ['question', 'customQuestion', 'label', 'phone'] as const;
+const echoValues = (form: Record<string, string>) => Object.fromEntries(ECHO.map((k) => [k, (form[k] ?? '').slice(0, 200)]));
+
+const idForm = z.object({ id: z.uuid() });
+const renameForm = z.object({
+  id: z.uuid(),
+  label: z.string().transform((v) => v.normalize('NFKC').replace(/\s+/gu, ' ').trim()).pipe(z.string().min(1).max(60).regex(PRINTABLE)),
+});
+
+const methodName = (deps: AccountDeps, kind: string) => deps.render.t(`factors.${kind}.name`);
+
+/** What the "Password & security" page lists. */
+export async function securityOverview(deps: AccountDeps, user: User) {
+  const { t } = deps.render;
+  const all = await deps.store.authenticators.listForUser(user.id);
+  const hasQuestion = all.some((a) => a.kind === 'security-question');
+  const hasPossession = (await usableMethods(user, factorContext(deps))).some((m) => isPossession(m) && m.factor.kind !== 'recovery-code');
+  const sections = STEP_KINDS.map((kind) => {
+    const factor = factorFor(kind);
+    const items = all.filter((a) => a.kind === kind).map((a) => ({
+      id: a.id, label: a.label, addedAt: formatTime(a.createdAt), lastUsed: formatTime(a.lastUsedAt),
+    }));
+    const blocked = factor.needsSecurityQuestion && !hasQuestion ? t('account.twoStep.needsQuestion') : undefined;
+    return { kind, items, canAdd: !blocked && (factor.multiple || items.length === 0), blocked, multiple: factor.multiple };
+  });
+  const recoveryLeft = await deps.store.codes.countLive('recovery_code', user.id);
+  return { sections, hasQuestion, hasPossession, recoveryLeft, recoveryTotal: deps.config.twoStep.recoveryCodes.count };
+}
+
+function kindParam(ctx: AccountContext): StepKind | undefined {
+  const kind = ctx.params.kind;
+  return isStepKind(kind) ? kind : undefined;
+}
+
+function renderEnrol(deps: AccountDeps, ctx: AccountContext, vars: { kind: StepKind; pending: Pending; view: Record<string, unknown>; error?: string; values?: Record<string, string> }, status = 200) {
+  renderPage(deps, ctx, 'account/two-step-add.njk', 'security', {
+    kind: vars.kind, view: vars.view, pendingId: vars.pending.id, action: `/account/two-step/${vars.kind}`,
+    error: vars.error, values: vars.values ?? {}, replacing: false,
+  }, status);
+}
+
+/** Starts an enrolment (a pending step for this account session) and shows its first page. */
+async function begin(deps: AccountDeps, ctx: AccountContext, kind: StepKind, extra: { error?: string; values?: Record<string, string> } = {}, status = 200) {
+  const { user } = ctx.state;
+  const factor = factorFor(kind) as Factor;
+  const fctx = factorContext(deps);
+  const step = await factor.enroll.begin(user, fctx);
+  const pending = asPending(await deps.store.pending.put({ ...step, binding: binding(ctx), userId: user.id }));
+  renderEnrol(deps, ctx, { kind, pending, view: await factor.view(pending, user, fctx), ...extra }, status);
+}
+
+/** Refuses a method that needs the security question first; the reason is shown on the page. */
+async function prerequisite(deps: AccountDeps, user: User, factor: Factor): Promise<string | undefined> {
+  if (!factor.needsSecurityQuestion) return undefined;
+  const hasQuestion = (await deps.store.authenticators.listForUser(user.id)).some((a) => a.kind === 'security-question');
+  return hasQuestion ? undefined : deps.render.t('account.twoStep.needsQuestion');
+}
+
+async function refuse(deps: AccountDeps, ctx: AccountContext, error: string, status = 400) {
+  renderPage(deps, ctx, 'account/security.njk', 'security', { ...(await securityOverview(deps, ctx.state.user)), preference: ctx.state.user.verificationPreference, error }, status);
+}
+
+/** GET /account/two-step/:kind: the first page of adding (or changing) a method. */
+export function showEnrol(deps: AccountDeps) {
+  return async function enrolPage(ctx: AccountContext) {
+    const kind = kindParam(ctx);
+    if (!kind) return refuse(deps, ctx, deps.render.t('account.twoStep.unknownMethod'), 404);
+    const blocked = await prerequisite(deps, ctx.state.user, factorFor(kind) as Factor);
+    if (blocked) return refuse(deps, ctx, blocked);
+    if (kind === 'recovery-code') return renderPage(deps, ctx, 'account/recovery-codes.njk', 'security', { left: await deps.store.codes.countLive('recovery_code', ctx.state.user.id) });
+    await begin(deps, ctx, kind);
+  };
+}
+
+/** Makes a new set of recovery codes (the old set dies) and shows it, once. */
+async function generateRecoveryCodes(deps: AccountDeps, ctx: AccountContext, after?: string): Promise<void> {
+  const { user } = ctx.state;
+  const fctx = factorContext(deps);
+  const step = await recoveryCodes.enroll.begin(user, fctx);
+  // Shown in this response only: the codes are never kept in the clear, not even in a pending step.
+  const pending: Pending<'recovery-code'> = { ...step, id: 'generated', userId: user.id, attemptsLeft: 1, expiresAt: Date.now() + step.ttlSeconds * 1000 };
+  await recoveryCodes.enroll.finish(pending, { confirm: 'yes' }, user, fctx);
+  await deps.events.record({ type: 'recovery_codes.generated', userId: user.id, ...requestMeta(ctx), details: { count: deps.config.twoStep.recoveryCodes.count } });
+  await notify(deps, user.email, 'two-step-changed', { change: deps.render.t('mail.two-step-changed.recoveryCodes') });
+  renderPage(deps, ctx, 'account/recovery-codes-new.njk', 'security', { view: await recoveryCodes.view(pending, user, fctx), after });
+}
+
+/** POST /account/two-step/:kind: the answer to the enrolment's current step. */
+export function finishEnrol(deps: AccountDeps) {
+  return async function enrolAnswer(ctx: AccountContext) {
+    const kind = kindParam(ctx);
+    const { user, form } = ctx.state;
+    const { t } = deps.render;
+    if (!kind) return refuse(deps, ctx, t('account.twoStep.unknownMethod'), 404);
+    const factor = factorFor(kind) as Factor;
+    const blocked = await prerequisite(deps, user, factor);
+    if (blocked) return refuse(deps, ctx, blocked);
+    if (kind === 'recovery-code') return generateRecoveryCodes(deps, ctx);
+
+    const taken = typeof form.pending === 'string' && /^[A-Za-z0-9_-]{32}$/.test(form.pending) ? await deps.store.pending.take(form.pending, binding(ctx)) : undefined;
+    if (!taken || taken.kind !== kind || taken.userId !== user.id) return begin(deps, ctx, kind, { error: t('account.twoStep.expired'), values: echoValues(form) }, 400);
+    const fctx = factorContext(deps);
+    const pending = asPending(taken);
+    // One security question per account: adding it again changes it.
+    const replaced = !factor.multiple && (await factor.usable(user, fctx)).length > 0;
+    let result: Authenticator | Step;
+    try {
+      result = await factor.enroll.finish(pending, factor.parse(form), user, fctx);
+    } catch (err) {
+      if (!(err instanceof FactorError)) throw err;
+      const error = t(err.messageKey, err.vars);
+      const back = err.code === 'expired' ? undefined : await deps.store.pending.putBack(taken, { spent: err.counts });
+      if (!back) return begin(deps, ctx, kind, { error: err.counts ? t('account.twoStep.tooManyWrong') : error, values: echoValues(form) }, 400);
+      return renderEnrol(deps, ctx, { kind, pending: asPending(back), view: await factor.view(asPending(back), user, fctx), error, values: echoValues(form) }, 400);
+    }
+    if (isStep(result)) {
+      const next = asPending(await deps.store.pending.put({ ...result, binding: binding(ctx), userId: user.id }));
+      return renderEnrol(deps, ctx, { kind, pending: next, view: await factor.view(next, user, fctx), values: echoValues(form) });
+    }
+    await deps.events.record({ type: replaced ? 'two_step.changed' : 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind, label: result.label } });
+    await notify(deps, user.email, 'two-step-changed', { change: t(`mail.two-step-changed.${replaced ? 'changed' : 'added'}`, { method: methodName(deps, kind), label: result.label }) });
+    // The first possession method comes with recovery codes, for the day it is out of reach.
+    if (isPossession({ factor, authenticator: result }) && (await recoveryCodes.usable(user, fctx)).length === 0) {
+      return generateRecoveryCodes(deps, ctx, t('account.twoStep.addedWithCodes', { method: methodName(deps, kind) }));
+    }
+    doneRedirect(deps, ctx, '/account/security', replaced ? 'twoStepChanged' : 'twoStepAdded');
+  };
+}
+
+/** The apps the user uses that need mfa (a client minimum level of mfa or more). */
+async function appsNeedingMfa(deps: AccountDeps, user: User): Promise<string[]> {
+  const provider = deps.provider();
+  const names: string[] = [];
+  for (const app of await connectedApps(deps, user.id)) {
+    const client = await provider.Client.find(app.clientId).catch(() => undefined);
+    const minimum = client?.metadata().minimum_acr;
+    if (typeof minimum === 'string' && rank(minimum) >= rank(ACR.mfa)) names.push(app.name);
+  }
+  return names;
+}
+
+/** POST /account/two-step/remove. */
+export function removeMethod(deps: AccountDeps) {
+  return async function removeTwoStep(ctx: AccountContext) {
+    const { user } = ctx.state;
+    const { t } = deps.render;
+    const parsed = idForm.safeParse(ctx.state.form);
+    const target = parsed.success ? await deps.store.authenticators.find(user.id, parsed.data.id) : undefined;
+    if (!target || !isStepKind(target.kind)) return refuse(deps, ctx, t('account.twoStep.gone'));
+    const factor = factorFor(target.kind) as Factor;
+    const all = await deps.store.authenticators.listForUser(user.id);
+    if (target.kind === 'security-question' && all.some((a) => a.id !== target.id && a.kind !== 'recovery-code')) {
+      return refuse(deps, ctx, t('account.twoStep.questionNeeded'));
+    }
+    const possession = (a: Authenticator) => isStepKind(a.kind) && a.kind !== 'recovery-code' && factorFor(a.kind).proof.category !== 'knowledge';
+    const lastPossession = possession(target) && !all.some((a) => a.id !== target.id && possession(a));
+    if (lastPossession) {
+      if (user.verificationPreference === 'always') return refuse(deps, ctx, t('account.twoStep.neededByPreference'));
+      const apps = await appsNeedingMfa(deps, user);
+      if (apps.length) return refuse(deps, ctx, t('account.twoStep.neededByApps', { apps: apps.join(', ') }));
+    }
+    await deps.store.authenticators.remove(user.id, target.id);
+    // Recovery codes back up the possession methods: they go with the last one (or on their own).
+    if (lastPossession || target.kind === 'recovery-code') {
+      await deps.store.authenticators.removeKind(user.id, 'recovery-code');
+      await deps.store.codes.replaceSet('recovery_code', user.id, [], 1);
+    }
+    await deps.events.record({ type: 'two_step.removed', userId: user.id, ...requestMeta(ctx), details: { kind: factor.kind, label: target.label } });
+    await notify(deps, user.email, 'two-step-changed', { change: t('mail.two-step-changed.removed', { method: methodName(deps, factor.kind), label: target.label }) });
+    doneRedirect(deps, ctx, '/account/security', 'twoStepRemoved');
+  };
+}
+
+/** POST /account/two-step/rename. */
+export function renameMethod(deps: AccountDeps) {
+  return async function renameTwoStep(ctx: AccountContext) {
+    const { user } = ctx.state;
+    const { t } = deps.render;
+    const parsed = renameForm.safeParse(ctx.state.form);
+    if (!parsed.success) return refuse(deps, ctx, t('account.twoStep.nameInvalid'));
+    const target = await deps.store.authenticators.find(user.id, parsed.data.id);
+    if (!target || !isStepKind(target.kind) || !factorFor(target.kind).multiple) return refuse(deps, ctx, t('account.twoStep.gone'));
+    await deps.store.authenticators.rename(user.id, target.id, parsed.data.label);
+    await deps.events.record({ type: 'two_step.renamed', userId: user.id, ...requestMeta(ctx), details: { kind: target.kind, from: target.label, to: parsed.data.label } });
+    await notify(deps, user.email, 'two-step-changed', { change: t('mail.two-step-changed.renamed', { method: methodName(deps, target.kind), from: target.label, to: parsed.data.label }) });
+    doneRedirect(deps, ctx, '/account/security', 'twoStepRenamed');
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The registry: the only list of two-step methods. Typed over every StepKind, so a kind without a module
+ * fails to compile. The flow and the account page look factors up here; they never switch on names.
+ */
+import { recoveryCode } from './recovery-code.ts';
+import { securityQuestion } from './security-question.ts';
+import { sms } from './sms.ts';
+import { totp } from './totp.ts';
+import type { User } from '../store/users.ts';
+import type { Authenticator, Factor, FactorContext, StepKind } from './types.ts';
+
+export const factors: { readonly [K in StepKind]: Factor<K> } = {
+  'security-question': securityQuestion,
+  totp,
+  sms,
+  'recovery-code': recoveryCode,
+};
+
+/** In the order the account page lists them and "Try another way" offers them. */
+export const STEP_KINDS = Object.keys(factors) as StepKind[];
+
+export function isStepKind(value: unknown): value is StepKind {
+  return typeof value === 'string' && Object.hasOwn(factors, value);
+}
+
+export function factorFor<K extends StepKind>(kind: K): Factor<K> {
+  return factors[kind] as Factor<K>;
+}
+
+/** A user's method that can work now: its module and its enrolled authenticator. */
+export interface Method {
+  factor: Factor;
+  authenticator: Authenticator;
+}
+
+/** Every usable method of the user, in registry order. */
+export async function usableMethods(user: User, ctx: FactorContext): Promise<Method[]> {
+  const out: Method[] = [];
+  for (const kind of STEP_KINDS) {
+    const factor = factors[kind] as Factor;
+    for (const authenticator of await factor.usable(user, ctx)) out.push({ factor, authenticator });
+  }
+  return out;
+}
+
+/** A method of the possession kind (or stronger) is what mfa needs besides the password. */
+export const isPossession = (m: Method) => m.factor.proof.category !== 'knowledge';
+
+/** The narrow context a factor gets: never Koa's ctx. */
+export function factorContext(deps: Omit<FactorContext, 'now'> & { now?: () => number }): FactorContext {
+  return { store: deps.store, sms: deps.sms, config: deps.config, hasher: deps.hasher, log: deps.log, now: deps.now ?? Date.now };
+}

@@ -1,0 +1,69 @@
+/**
+ * The end of a sign-in whose proofs meet its requirement: the device and the network become known, the
+ * account's failure counter is cleared (only now: a password alone never clears it), the record of the
+ * sign-in in progress goes, the owner is alerted about a sign-in on a new device, and finish.ts hands
+ * oidc-provider the login with the level derived from the proofs.
+ */
+import type { Amr, Proof } from '../factors/types.ts';
+import { networkPrefix } from '../http/ip.ts';
+import { maskIp } from '../account/place.ts';
+import { describeDevice } from '../account/sessions.ts';
+import type { User } from '../store/users.ts';
+import type { InteractionContext, InteractionDeps } from './context.ts';
+import { deviceCookie, deviceHash } from './device.ts';
+import { finishLogin } from './finish.ts';
+import { levelOf, type Requirement } from './level.ts';
+import { inBackground } from './mail-links.ts';
+import type { RiskReason } from './risk.ts';
+
+/** How long the "this wasn't me" link of a new-device alert works. */
+export const NOT_ME_TTL_SECONDS = 7 * 86400;
+
+export interface SignInState {
+  user: User;
+  proofs: Proof[];
+  requirement: Requirement;
+  /** Why the risk rules asked for a second step ([] when they did not). */
+  reasons: RiskReason[];
+}
+
+export const stepBinding = (uid: string) => `interaction:${uid}`;
+
+export async function completeSignIn(deps: InteractionDeps, ctx: InteractionContext, state: SignInState): Promise<void> {
+  const { user, proofs, requirement, reasons } = state;
+  const { details } = ctx.state;
+  const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+  const extraAmr: Amr[] = requirement.rba ? ['rba'] : [];
+  const level = levelOf(proofs, extraAmr);
+
+  const id = deviceCookie(deps.config).ensure(ctx);
+  const devicesBefore = await deps.store.devices.count(user.id);
+  const { added } = await deps.store.devices.remember({ userId: user.id, deviceHash: deviceHash(id), ...meta });
+  const prefix = networkPrefix(ctx.ip);
+  if (prefix) {
+    const place = deps.geoip?.lookup(ctx.ip);
+    await deps.store.networks.record({ userId: user.id, prefix, country: place?.country, latitude: place?.latitude, longitude: place?.longitude });
+  }
+  await deps.attempts.succeed({ email: user.email, ip: ctx.ip });
+  await deps.store.progress.delete(details.uid);
+  await deps.store.pending.dropFor(stepBinding(details.uid));
+  await deps.events.record({
+    type: 'sign_in.succeeded', userId: user.id, ...meta,
+    details: { amr: level.amr, acr: level.acr, client: details.params.client_id, ...(reasons.length ? { reasons } : {}), ...(added ? { newDevice: true } : {}) },
+  });
+  // The first device of an account is not news; a new one after that is.
+  if (added && devicesBefore > 0 && deps.config.risk.newDeviceAlert) {
+    inBackground(deps.log, 'new device alert', async () => {
+      const token = await deps.store.codes.issue('not_me', user.id, NOT_ME_TTL_SECONDS, { deviceHash: deviceHash(id) });
+      const masked = maskIp(meta.ip);
+      const place = deps.geoip?.lookup(meta.ip)?.country;
+      await deps.mailer.send(user.email, 'new-sign-in', {
+        device: describeDevice(deps, meta.userAgent),
+        place: [masked, place].filter(Boolean).join(', ') || deps.render.t('account.sessions.placeUnknown'),
+        time: new Date().toUTCString(),
+        notMeLink: `${deps.config.issuer}/not-me?token=${token}`,
+      });
+    });
+  }
+  await finishLogin(ctx, deps.provider(), { accountId: user.id, proofs, extraAmr });
+}

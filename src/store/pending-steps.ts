@@ -1,0 +1,106 @@
+/**
+ * Challenges waiting for an answer (an SMS code sent, an enrolment begun), bound to one sign-in
+ * ("interaction:<uid>") or one account-page session ("account:<hash>"). A secret in them (a TOTP seed
+ * during enrolment) is sealed. `take` removes the row in one conditional statement before anything is
+ * checked, so an answer is checked against a challenge at most once, by one request.
+ */
+import { randomBytes } from 'node:crypto';
+import { deleted, type Db } from './db.ts';
+import type { Sealer } from './seal.ts';
+
+export interface PendingRow {
+  id: string;
+  binding: string;
+  userId: string;
+  kind: string;
+  authenticatorId: string | undefined;
+  data: Record<string, unknown>;
+  secret: string | undefined;
+  attemptsLeft: number;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+export interface NewPending {
+  binding: string;
+  userId: string;
+  kind: string;
+  authenticatorId?: string | undefined;
+  data: Record<string, unknown>;
+  secret?: string | undefined;
+  attempts: number;
+  ttlSeconds: number;
+}
+
+interface Row {
+  id: string; binding: string; user_id: string; kind: string; authenticator_id: string | null;
+  data: Record<string, unknown>; secret_sealed: string | null; attempts_left: number; expires_at: Date;
+}
+
+const purpose = (id: string, binding: string) => `pending:${id}:${binding}`;
+
+export function pendingStepsRepository(db: Db, sealer: Sealer) {
+  const toPending = (r: Row): PendingRow => ({
+    id: r.id, binding: r.binding, userId: r.user_id, kind: r.kind, authenticatorId: r.authenticator_id ?? undefined,
+    data: r.data, secret: r.secret_sealed ? sealer.open(r.secret_sealed, purpose(r.id, r.binding)) : undefined,
+    attemptsLeft: r.attempts_left, expiresAt: r.expires_at.getTime(),
+  });
+  return {
+    /** Stores a challenge; returns it with its new id. Expiry is counted by the database clock. */
+    async put(p: NewPending): Promise<PendingRow> {
+      const id = randomBytes(24).toString('base64url');
+      const [row] = await db<Row>('pending_steps').insert({
+        id, binding: p.binding, user_id: p.userId, kind: p.kind, authenticator_id: p.authenticatorId ?? null,
+        data: JSON.stringify(p.data) as unknown as Record<string, unknown>,
+        secret_sealed: p.secret === undefined ? null : sealer.seal(p.secret, purpose(id, p.binding)),
+        attempts_left: p.attempts,
+        expires_at: db.raw(`now() + make_interval(secs => ?)`, [p.ttlSeconds]) as unknown as Date,
+      }).returning('*');
+      return toPending(row as Row);
+    },
+    /**
+     * Takes the challenge out: the live row with this id and binding for exactly one caller (deleted in
+     * the same statement), else undefined (unknown, expired, another sign-in's, or already taken).
+     */
+    async take(id: string, binding: string): Promise<PendingRow | undefined> {
+      // raw: the embedded database's knex dialect answers a delete with a row count, not the returned rows.
+      const res = await db.raw('delete from pending_steps where id = ? and binding = ? and expires_at > now() returning *', [id, binding]);
+      const row = (res.rows as Row[])[0];
+      return row && toPending(row);
+    },
+    /**
+     * Puts a challenge back with its original expiry: after a wrong answer with one attempt less (none
+     * when it had one left), or unchanged when the answer was never checked (`spent: false`).
+     */
+    async putBack(p: PendingRow, { spent = true }: { spent?: boolean } = {}): Promise<PendingRow | undefined> {
+      const left = spent ? p.attemptsLeft - 1 : p.attemptsLeft;
+      if (left < 1 || p.expiresAt <= Date.now()) return undefined;
+      const id = randomBytes(24).toString('base64url');
+      const [row] = await db<Row>('pending_steps').insert({
+        id, binding: p.binding, user_id: p.userId, kind: p.kind, authenticator_id: p.authenticatorId ?? null,
+        data: JSON.stringify(p.data) as unknown as Record<string, unknown>,
+        secret_sealed: p.secret === undefined ? null : sealer.seal(p.secret, purpose(id, p.binding)),
+        attempts_left: left, expires_at: new Date(p.expiresAt),
+      }).returning('*');
+      return toPending(row as Row);
+    },
+    /** The live challenge of this binding for an authenticator (the code already sent), without taking it. */
+    async findLive(binding: string, authenticatorId: string): Promise<PendingRow | undefined> {
+      const row = await db<Row>('pending_steps').where({ binding, authenticator_id: authenticatorId })
+        .andWhere('expires_at', '>', db.fn.now()).orderBy('created_at', 'desc').first();
+      return row && toPending(row);
+    },
+    async dropForAuthenticator(binding: string, authenticatorId: string): Promise<number> {
+      return deleted(db('pending_steps').where({ binding, authenticator_id: authenticatorId }).delete());
+    },
+    /** Every challenge of a sign-in or account session ends with it. */
+    async dropFor(binding: string): Promise<number> {
+      return deleted(db('pending_steps').where({ binding }).delete());
+    },
+    async purge(): Promise<number> {
+      return deleted(db('pending_steps').where('expires_at', '<=', db.fn.now()).delete());
+    },
+  };
+}
+
+export type PendingStepsRepository = ReturnType<typeof pendingStepsRepository>;
