@@ -26,12 +26,20 @@ export interface SmsInput {
   code?: string | undefined;
 }
 
-/** "+44 20 7946 0958", "0044 20…" -> "+442079460958"; undefined unless it is a valid number in international form. */
+/** Kinds of number that cannot take a text message (libphonenumber-js's number types). */
+const NOT_MOBILE = new Set(['FIXED_LINE', 'TOLL_FREE', 'PREMIUM_RATE', 'SHARED_COST', 'UAN', 'VOICEMAIL', 'PAGER']);
+
+/**
+ * "+44 7911 123456", "0044 7911…" -> "+447911123456" (E.164); undefined unless it is a valid number in
+ * international form that can take a text message.
+ */
 export function toE164(value: string): string | undefined {
   const text = value.trim().replace(/^00/, '+');
   if (!text.startsWith('+') || text.length > 40) return undefined;
   const parsed = parsePhoneNumberFromString(text);
-  return parsed?.isValid() ? parsed.number : undefined;
+  if (!parsed?.isValid()) return undefined;
+  const type = parsed.getType();
+  return type && NOT_MOBILE.has(type) ? undefined : parsed.number;
 }
 
 function cleanCode(code: string | undefined): string {
@@ -59,7 +67,7 @@ async function sendCode(ctx: FactorContext, userId: string, phone: string): Prom
   }
   const code = randomDigits(CODE_DIGITS);
   const nonce = randomDigits(12);
-  const host = new URL(ctx.config.issuer).host;
+  const host = new URL(ctx.config.issuer).hostname;
   // The last line is the WebOTP format, so a phone's browser can offer the code for this site only.
   const text = `${code} is your ${ctx.config.productName} verification code. Don't share it with anyone.\n\n@${host} #${code}`;
   try {

@@ -218,7 +218,7 @@ async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, sta
     } catch (err) {
       if (!(err instanceof FactorError)) throw err;
       deps.log.info({ kind: method.factor.kind, reason: err.code }, 'second step unavailable');
-      return renderMethods(deps, ctx, state, { id: method.authenticator.id, message: deps.render.t(err.messageKey, err.vars) }, 503);
+      return renderMethods(deps, ctx, state, { id: method.authenticator.id, message: deps.render.t(err.messageKey, err.vars) }, err.code === 'limited' ? 429 : 503);
     }
   }
   renderChallenge(deps, ctx, state, { method, pending, view: await method.factor.view(pending, state.user, fctx), others });
