@@ -34,7 +34,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text('id').primary();
     /** What it belongs to: "interaction:<uid>" or "account:<account session hash>". */
     t.text('binding').notNullable();
-    t.text('user_id').notNullable().references('id').inTable('users').onDelete('CASCADE');
+    /** Null only for a passkey sign-in's challenge, made before anyone says who they are. */
+    t.text('user_id').references('id').inTable('users').onDelete('CASCADE');
     t.text('kind').notNullable();
     t.text('authenticator_id');
     t.jsonb('data').notNullable().defaultTo('{}');
@@ -55,6 +56,10 @@ export async function up(knex: Knex): Promise<void> {
     /** Why the risk rules asked for a second step (shown to the user, recorded in the activity log). */
     t.jsonb('reasons').notNullable().defaultTo('[]');
     t.jsonb('requirement').notNullable();
+    /** The browser said it has a platform authenticator (so a passkey may be offered at the end). */
+    t.boolean('passkey_capable').notNullable().defaultTo(false);
+    /** Every proof needed is there; only the passkey offer is still on screen. */
+    t.boolean('complete').notNullable().defaultTo(false);
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('expires_at', { useTz: true }).notNullable();
     t.index(['expires_at']);
@@ -69,6 +74,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text('ip');
     t.timestamp('first_seen_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('last_seen_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    /** "Don't ask again" for the passkey offer after a password sign-in on this device. */
+    t.timestamp('passkey_offer_declined_at', { useTz: true });
     t.unique(['user_id', 'device_hash']);
   });
 

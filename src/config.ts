@@ -183,6 +183,18 @@ export const configSchema = z.strictObject({
       count: z.number().int().min(10, 'must be at least 10 (SECURITY.md)').max(20),
     }),
   }),
+  webauthn: z.strictObject({
+    /** The WebAuthn relying-party id: the issuer's host name (the default) or a parent domain of it. */
+    rpId: z.string().regex(/^[a-z0-9.-]+$/i, 'must be a host name').optional(),
+    /** Origins a passkey ceremony may come from (a deployment with several host names); default: the issuer's. */
+    origins: z.array(url).min(1).optional(),
+    /** A passkey challenge must be answered within this many seconds. */
+    challengeTtlSeconds: z.number().int().min(30).max(600),
+    /** Public-key algorithms accepted for new passkeys (COSE: EdDSA -8, ES256 -7, RS256 -257). */
+    algorithms: z.array(z.enum(['EdDSA', 'ES256', 'RS256'])).min(1),
+    /** After a password sign-in on a capable device, offer to add a passkey. */
+    offerAfterSignIn: z.boolean(),
+  }),
   risk: z.strictObject({
     /** A sign-in after this many days without one counts as risky. */
     inactivityDays: z.number().int().min(1).max(3650),
@@ -235,6 +247,8 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_TWILIO_FROM', 'twoStep.sms.twilio.from', 'string'],
   ['LATCHKEY_TWILIO_MESSAGING_SERVICE_SID', 'twoStep.sms.twilio.messagingServiceSid', 'string'],
   ['LATCHKEY_GEOIP_FILE', 'risk.geoipFile', 'string'],
+  ['LATCHKEY_WEBAUTHN_RP_ID', 'webauthn.rpId', 'string'],
+  ['LATCHKEY_WEBAUTHN_ORIGINS', 'webauthn.origins', 'list'],
 ];
 
 export interface LoadOptions {
@@ -264,8 +278,26 @@ export function loadConfig({ env = process.env, overrides }: LoadOptions = {}): 
   config.database.dataDir = path.resolve(config.database.dataDir);
   config.issuer = config.issuer.replace(/\/+$/, '');
   if (config.risk.geoipFile) config.risk.geoipFile = path.resolve(config.risk.geoipFile);
+  settleWebauthn(config);
   if (config.env === 'production') assertProductionReady(config);
   return deepFreeze(config);
+}
+
+/**
+ * The passkey relying party: by default the issuer's host and origin. An rpId must be the host of every
+ * origin or a parent domain of it (WebAuthn's rule), and origins are compared as origins (no path).
+ */
+function settleWebauthn(config: z.infer<typeof configSchema>): void {
+  const issuer = new URL(config.issuer);
+  const w = config.webauthn;
+  w.origins = (w.origins ?? [issuer.origin]).map((o) => new URL(o).origin);
+  w.rpId = (w.rpId ?? issuer.hostname).toLowerCase();
+  const rpId = w.rpId;
+  const bad = w.origins.filter((o) => {
+    const host = new URL(o).hostname;
+    return host !== rpId && !host.endsWith(`.${rpId}`);
+  });
+  if (bad.length) throw new ConfigError(`invalid configuration:\n  webauthn.rpId: ${rpId} is not the host name (or a parent domain) of ${bad.join(', ')}`);
 }
 
 function assertProductionReady(config: z.infer<typeof configSchema>): void {

@@ -9,7 +9,7 @@ import type { AccountContext, AccountDeps } from './context.ts';
 export type Section = 'profile' | 'security' | 'sessions' | 'devices' | 'apps' | 'activity';
 
 const NOTICES = new Set(['name', 'password', 'verification', 'session', 'sessions', 'app', 'device',
-  'twoStepAdded', 'twoStepChanged', 'twoStepRemoved', 'twoStepRenamed']);
+  'twoStepAdded', 'twoStepChanged', 'twoStepRemoved', 'twoStepRenamed', 'passkeysOff']);
 
 export function renderPage(deps: AccountDeps, ctx: AccountContext, template: string, section: Section, vars: Record<string, unknown> = {}, status = 200): void {
   const done = typeof ctx.query.done === 'string' && NOTICES.has(ctx.query.done) ? ctx.query.done : undefined;

@@ -6,22 +6,22 @@
  * late changes nothing: the user signs in again and submits again.
  */
 import type { Next } from 'koa';
-import { factorContext, isPossession, usableMethods } from '../factors/index.ts';
-import { ACR, satisfies, type Acr } from '../interaction/level.ts';
+import { factorContext, usableMethods } from '../factors/index.ts';
+import { highestReachable, satisfies, type Acr } from '../interaction/level.ts';
 import type { AccountSession } from '../store/account-sessions.ts';
 import type { User } from '../store/users.ts';
 import type { AccountContext, AccountDeps } from './context.ts';
 import { startSignIn } from './sign-in.ts';
 
 /**
- * The level a sensitive change needs: the highest the user can reach. `mfa` once the user has a possession
- * method (an authenticator app, a phone, recovery codes), `1fa` until then (DESIGN.md): a security question
- * is knowledge and never lifts a sign-in above 1fa, but under "only when risky" a sign-in from a device or
- * network the account does not know is asked for it, so a stolen password alone cannot enrol a method.
+ * The level a sensitive change needs: the highest the user can reach (level.ts highestReachable): `phr`
+ * with a passkey, `mfa` with another possession method (an authenticator app, a phone, recovery codes),
+ * `1fa` until then (DESIGN.md). A security question is knowledge and never lifts a sign-in above 1fa, but
+ * under "only when risky" a sign-in from a device or network the account does not know is asked for it,
+ * so a stolen password alone cannot enrol a method.
  */
 export async function requiredLevel(deps: AccountDeps, user: User): Promise<Acr> {
-  const methods = await usableMethods(user, factorContext(deps));
-  return methods.some(isPossession) ? ACR.mfa : ACR.oneFactor;
+  return highestReachable((await usableMethods(user, factorContext(deps))).map((m) => m.factor.proof));
 }
 
 /** Whole seconds, like `auth_time` and oidc-provider's `max_age` check. */

@@ -20,7 +20,7 @@ import { saveVerification, showSecurity, showVerification } from './security.ts'
 import { requireAccount } from './session.ts';
 import { showSessions, signOutOthers, signOutSession } from './sessions.ts';
 import { signOut } from './sign-out.ts';
-import { finishEnrol, removeMethod, renameMethod, showEnrol } from './two-step.ts';
+import { finishEnrol, passkeysOff, removeMethod, renameMethod, showEnrol } from './two-step.ts';
 import { forgetDevice, showDevices } from './devices.ts';
 
 export function accountRoutes(deps: AccountDeps): Router {
@@ -51,6 +51,7 @@ export function accountRoutes(deps: AccountDeps): Router {
   router.post('/two-step/remove', form, signedIn, recent('/account/security'), removeMethod(deps));
   router.post('/two-step/rename', form, signedIn, recent('/account/security'), renameMethod(deps));
   router.post('/two-step/:kind', form, signedIn, recent(enrolPage), finishEnrol(deps));
+  router.post('/passkeys/off', form, signedIn, recent('/account/security'), passkeysOff(deps));
 
   router.get('/devices', signedIn, showDevices(deps));
   router.post('/devices/forget', form, signedIn, forgetDevice(deps));

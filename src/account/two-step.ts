@@ -19,7 +19,7 @@ import { notify } from './notify.ts';
 import { doneRedirect, formatTime, renderPage } from './page.ts';
 
 const binding = (ctx: AccountContext) => `account:${ctx.state.account.idHash}`;
-const asPending = (row: PendingRow): Pending => ({ ...row, kind: row.kind as StepKind });
+const asPending = (row: PendingRow): Pending => ({ ...row, userId: row.userId!, kind: row.kind as StepKind });
 const recoveryCodes = factorFor('recovery-code');
 
 /** The form values an enrolment page may show back after an error (never an answer or a code). */
@@ -164,35 +164,62 @@ async function appsNeedingMfa(deps: AccountDeps, user: User): Promise<string[]> 
   return names;
 }
 
+/**
+ * Removes these methods of the user (one, or every passkey), unless the rules forbid it; the reason when
+ * they do. The security question stays while other methods need it; the last possession method stays
+ * while the user's preference or an app they use needs one; recovery codes go with the last of them.
+ */
+async function remove(deps: AccountDeps, ctx: AccountContext, targets: Authenticator[]): Promise<string | undefined> {
+  const { user } = ctx.state;
+  const { t } = deps.render;
+  const gone = new Set(targets.map((a) => a.id));
+  const all = await deps.store.authenticators.listForUser(user.id);
+  const rest = all.filter((a) => !gone.has(a.id));
+  if (targets.some((a) => a.kind === 'security-question') && rest.some((a) => a.kind !== 'recovery-code')) return t('account.twoStep.questionNeeded');
+  const possession = (a: Authenticator) => isStepKind(a.kind) && a.kind !== 'recovery-code' && factorFor(a.kind).proof.category !== 'knowledge';
+  const lastPossession = targets.some(possession) && !rest.some(possession);
+  if (lastPossession) {
+    if (user.verificationPreference === 'always') return t('account.twoStep.neededByPreference');
+    const apps = await appsNeedingMfa(deps, user);
+    if (apps.length) return t('account.twoStep.neededByApps', { apps: apps.join(', ') });
+  }
+  for (const target of targets) {
+    await deps.store.authenticators.remove(user.id, target.id);
+    await deps.events.record({ type: 'two_step.removed', userId: user.id, ...requestMeta(ctx), details: { kind: target.kind, label: target.label } });
+  }
+  // Recovery codes back up the possession methods: they go with the last one (or on their own).
+  if (lastPossession || targets.some((a) => a.kind === 'recovery-code')) {
+    await deps.store.authenticators.removeKind(user.id, 'recovery-code');
+    await deps.store.codes.replaceSet('recovery_code', user.id, [], 1);
+  }
+  const change = targets.length === 1
+    ? t('mail.two-step-changed.removed', { method: methodName(deps, targets[0]!.kind), label: targets[0]!.label })
+    : t('mail.two-step-changed.removedMany', { method: methodName(deps, targets[0]!.kind), count: targets.length });
+  await notify(deps, user.email, 'two-step-changed', { change });
+  return undefined;
+}
+
 /** POST /account/two-step/remove. */
 export function removeMethod(deps: AccountDeps) {
   return async function removeTwoStep(ctx: AccountContext) {
     const { user } = ctx.state;
-    const { t } = deps.render;
     const parsed = idForm.safeParse(ctx.state.form);
     const target = parsed.success ? await deps.store.authenticators.find(user.id, parsed.data.id) : undefined;
-    if (!target || !isStepKind(target.kind)) return refuse(deps, ctx, t('account.twoStep.gone'));
-    const factor = factorFor(target.kind) as Factor;
-    const all = await deps.store.authenticators.listForUser(user.id);
-    if (target.kind === 'security-question' && all.some((a) => a.id !== target.id && a.kind !== 'recovery-code')) {
-      return refuse(deps, ctx, t('account.twoStep.questionNeeded'));
-    }
-    const possession = (a: Authenticator) => isStepKind(a.kind) && a.kind !== 'recovery-code' && factorFor(a.kind).proof.category !== 'knowledge';
-    const lastPossession = possession(target) && !all.some((a) => a.id !== target.id && possession(a));
-    if (lastPossession) {
-      if (user.verificationPreference === 'always') return refuse(deps, ctx, t('account.twoStep.neededByPreference'));
-      const apps = await appsNeedingMfa(deps, user);
-      if (apps.length) return refuse(deps, ctx, t('account.twoStep.neededByApps', { apps: apps.join(', ') }));
-    }
-    await deps.store.authenticators.remove(user.id, target.id);
-    // Recovery codes back up the possession methods: they go with the last one (or on their own).
-    if (lastPossession || target.kind === 'recovery-code') {
-      await deps.store.authenticators.removeKind(user.id, 'recovery-code');
-      await deps.store.codes.replaceSet('recovery_code', user.id, [], 1);
-    }
-    await deps.events.record({ type: 'two_step.removed', userId: user.id, ...requestMeta(ctx), details: { kind: factor.kind, label: target.label } });
-    await notify(deps, user.email, 'two-step-changed', { change: t('mail.two-step-changed.removed', { method: methodName(deps, factor.kind), label: target.label }) });
+    if (!target || !isStepKind(target.kind)) return refuse(deps, ctx, deps.render.t('account.twoStep.gone'));
+    const refused = await remove(deps, ctx, [target]);
+    if (refused) return refuse(deps, ctx, refused);
     doneRedirect(deps, ctx, '/account/security', 'twoStepRemoved');
+  };
+}
+
+/** POST /account/passkeys/off: "Sign in with face or fingerprint" off: every passkey of the account goes. */
+export function passkeysOff(deps: AccountDeps) {
+  return async function turnPasskeysOff(ctx: AccountContext) {
+    const passkeys = (await deps.store.authenticators.listForUser(ctx.state.user.id)).filter((a) => a.kind === 'webauthn');
+    if (!passkeys.length) return refuse(deps, ctx, deps.render.t('account.twoStep.gone'));
+    const refused = await remove(deps, ctx, passkeys);
+    if (refused) return refuse(deps, ctx, refused);
+    doneRedirect(deps, ctx, '/account/security', 'passkeysOff');
   };
 }
 

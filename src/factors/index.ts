@@ -6,6 +6,7 @@ import { recoveryCode } from './recovery-code.ts';
 import { securityQuestion } from './security-question.ts';
 import { sms } from './sms.ts';
 import { totp } from './totp.ts';
+import { webauthn } from './webauthn.ts';
 import type { User } from '../store/users.ts';
 import type { Authenticator, Factor, FactorContext, StepKind } from './types.ts';
 
@@ -13,6 +14,7 @@ export const factors: { readonly [K in StepKind]: Factor<K> } = {
   'security-question': securityQuestion,
   totp,
   sms,
+  webauthn,
   'recovery-code': recoveryCode,
 };
 

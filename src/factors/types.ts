@@ -17,11 +17,11 @@ export type { Authenticator };
 /**
  * Every kind of proof a sign-in can hold. The password is the identifying first step with its own module
  * (password.ts: the decoy hash, the enumeration rules); every other kind is a `Factor` in the registry.
- * Push approval and passkeys join here with their modules.
+ * Push approval joins here with its module.
  */
 export type FactorKind = 'password' | StepKind;
 /** The kinds behind the Factor interface: one module each in the registry. */
-export type StepKind = 'security-question' | 'totp' | 'sms' | 'recovery-code';
+export type StepKind = 'security-question' | 'totp' | 'sms' | 'webauthn' | 'recovery-code';
 
 /** RFC 8176 authentication method reference values used by Latchkey. */
 export type Amr = 'pwd' | 'kba' | 'otp' | 'sms' | 'mca' | 'hwk' | 'swk' | 'user' | 'mfa' | 'rba';

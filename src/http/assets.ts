@@ -3,10 +3,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.ts';
-import { viewsDir } from '../paths.ts';
+import { projectRoot, viewsDir } from '../paths.ts';
 
 const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon' };
 const root = path.join(viewsDir, 'assets');
+
+/** Browser libraries served from our own origin (no CDN), by the name the pages use. */
+const VENDOR: Readonly<Record<string, string>> = {
+  'vendor/simplewebauthn-browser.js': path.join(projectRoot, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js'),
+};
 
 /** The branding colours, as a stylesheet (inline styles would break the CSP). */
 export function themeCss(config: Config): string {
@@ -26,11 +31,12 @@ export function assets(config: Config) {
     }
     const name = ctx.path.slice('/assets/'.length);
     const type = TYPES[path.extname(name)];
-    if (!type || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) return next();
+    const vendor = Object.hasOwn(VENDOR, name) ? VENDOR[name] : undefined;
+    if (!type || (!vendor && !/^[a-z0-9][a-z0-9._-]*$/i.test(name))) return next();
     let body = cache.get(name);
     if (!body) {
       try {
-        body = await readFile(path.join(root, name));
+        body = await readFile(vendor ?? path.join(root, name));
       } catch {
         return next();
       }

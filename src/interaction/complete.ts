@@ -14,6 +14,7 @@ import { deviceCookie, deviceHash } from './device.ts';
 import { finishLogin } from './finish.ts';
 import { levelOf, type Requirement } from './level.ts';
 import { inBackground } from './mail-links.ts';
+import { offerPasskey, shouldOfferPasskey } from './passkey.ts';
 import type { RiskReason } from './risk.ts';
 
 /** How long the "this wasn't me" link of a new-device alert works. */
@@ -25,6 +26,8 @@ export interface SignInState {
   requirement: Requirement;
   /** Why the risk rules asked for a second step ([] when they did not). */
   reasons: RiskReason[];
+  /** The sign-in page's script found a platform authenticator (face, fingerprint) on this device. */
+  passkeyCapable: boolean;
 }
 
 export const stepBinding = (uid: string) => `interaction:${uid}`;
@@ -65,5 +68,6 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
       });
     });
   }
+  if (state.passkeyCapable && (await shouldOfferPasskey(deps, ctx, state, deviceHash(id)))) return offerPasskey(deps, ctx, state);
   await finishLogin(ctx, deps.provider(), { accountId: user.id, proofs, extraAmr });
 }

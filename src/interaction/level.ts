@@ -88,6 +88,8 @@ export interface UserPolicy {
   hasSecondStep: boolean;
   /** Why the risk rules find this sign-in risky; [] when it looks as usual. */
   riskReasons: readonly string[];
+  /** The level the first factor reached on its own (a passkey is already above 1fa: nothing for risk to decide). */
+  firstFactor: Acr;
 }
 
 export interface Requirement {
@@ -109,7 +111,7 @@ export function requirementFor(requested: Acr, policy: UserPolicy): Requirement 
   const mfa = rank(ACR.mfa);
   let acr = requested;
   if (policy.preference === 'always' && policy.hasPossession && rank(acr) < mfa) acr = ACR.mfa;
-  const below = rank(acr) < mfa;
+  const below = rank(acr) < mfa && rank(policy.firstFactor) < mfa;
   const risky = policy.preference === 'risky';
   return {
     acr,
@@ -117,6 +119,10 @@ export function requirementFor(requested: Acr, policy: UserPolicy): Requirement 
     rba: below && risky && policy.hasSecondStep,
   };
 }
+
+/** Whether the risk rules have anything to decide for this sign-in (their reasons are gathered only then). */
+export const riskDecides = (policy: Omit<UserPolicy, 'riskReasons'>): boolean =>
+  requirementFor(ACR.oneFactor, { ...policy, riskReasons: [] }).rba;
 
 /** Do these proofs meet the requirement? */
 export function meets(proofs: readonly Proof[], req: Requirement): boolean {
@@ -137,6 +143,8 @@ const AMR_PROOFS: Partial<Record<Amr, Omit<Proof, 'authenticatorId'>>> = {
   kba: { kind: 'security-question', amr: ['kba'], category: 'knowledge', phishingResistant: false },
   otp: { kind: 'totp', amr: ['otp'], category: 'possession', phishingResistant: false },
   sms: { kind: 'sms', amr: ['sms'], category: 'possession', phishingResistant: false },
+  hwk: { kind: 'webauthn', amr: ['hwk', 'user'], category: 'possession', phishingResistant: true },
+  swk: { kind: 'webauthn', amr: ['swk', 'user'], category: 'possession', phishingResistant: true },
 };
 
 /**
@@ -151,4 +159,13 @@ export function proofsFromAmr(amr: readonly unknown[] | undefined, sessionUid: s
     if (proof && !out.some((p) => p.amr[0] === proof.amr[0])) out.push({ ...proof, authenticatorId: `session:${sessionUid}` });
   }
   return out;
+}
+
+/**
+ * The highest level a user can reach with these methods (and their password): what a sensitive change on
+ * the account page asks for, and the level a sign-in must have reached before it may enrol a new method.
+ */
+export function highestReachable(shapes: readonly Omit<Proof, 'kind' | 'authenticatorId'>[]): Acr {
+  const password: Proof = { kind: 'password', authenticatorId: '(password)', amr: ['pwd'], category: 'knowledge', phishingResistant: false };
+  return levelOf([password, ...shapes.map((s) => ({ ...s, kind: 'password' as const, authenticatorId: '(method)' }))]).acr;
 }

@@ -5,6 +5,7 @@ import { confirm, renderConsent } from './consent.ts';
 import { finishWithError } from './finish.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { loadInteraction } from './load.ts';
+import { answerPasskeyOffer, passkeyOptions, passkeySignInStep, showOfferAgain } from './passkey.ts';
 import { renderLogin, signIn } from './sign-in.ts';
 import { giveUp, isStepUp, resend, showMethods, showSecondStep, startStepUp, verifySecondStep } from './step-up.ts';
 
@@ -16,7 +17,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const c = ctx as InteractionContext;
     if (c.state.details.prompt.name === 'login') {
       // A second step in progress continues; a session whose level is too low steps up; else the password.
-      if (await deps.store.progress.find(c.state.details.uid)) return c.redirect(`/interaction/${c.params.uid}/verify`);
+      const progress = await deps.store.progress.find(c.state.details.uid);
+      if (progress?.complete && (await showOfferAgain(deps, c))) return;
+      if (progress && !progress.complete) return c.redirect(`/interaction/${c.params.uid}/verify`);
       if (isStepUp(c) && (await startStepUp(deps, c))) return;
       return renderLogin(deps, c);
     }
@@ -29,6 +32,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get('/verify/methods', loadInteraction(deps, 'login'), showMethods(deps));
   router.post('/verify/resend', form, loadInteraction(deps, 'login'), resend(deps));
   router.post('/unmet', form, loadInteraction(deps, 'login'), giveUp(deps));
+  router.post('/passkey/options', form, loadInteraction(deps, 'login'), passkeyOptions(deps));
+  router.post('/passkey', form, loadInteraction(deps, 'login'), passkeySignInStep(deps, (ctx, extra) => renderLogin(deps, ctx, extra)));
+  router.post('/passkey-offer', form, loadInteraction(deps, 'login'), answerPasskeyOffer(deps));
   router.post('/confirm', form, loadInteraction(deps, 'consent'), confirm(deps));
   router.post('/abort', form, loadInteraction(deps), async (ctx) => {
     const c = ctx as InteractionContext;

@@ -66,6 +66,7 @@ export function signIn(deps: InteractionDeps) {
       return renderLogin(deps, ctx, { email, error: await askToConfirmEmail(deps, ctx, user, meta) });
     }
 
-    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)]);
+    // The page's script says whether this device has a platform authenticator (a passkey may be offered).
+    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], ctx.state.form.passkey === 'capable');
   };
 }

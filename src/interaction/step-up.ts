@@ -23,7 +23,7 @@ import { ThrottledError } from './attempts.ts';
 import { completeSignIn, stepBinding, type SignInState } from './complete.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { finishWithError } from './finish.ts';
-import { ACR, meets, proofsFromAmr, rank, requiredLevel, requirementFor, wouldMeet, type Acr, type Requirement } from './level.ts';
+import { ACR, levelOf, meets, proofsFromAmr, rank, requiredLevel, requirementFor, riskDecides, wouldMeet, type Acr, type Requirement } from './level.ts';
 import { assessRisk, gatherRisk, type RiskReason } from './risk.ts';
 
 function parseClaims(value: unknown) {
@@ -62,15 +62,16 @@ async function candidates(deps: InteractionDeps, state: SignInState): Promise<Me
 }
 
 /** After the first factor: complete the sign-in, or ask for a second step. */
-export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[]): Promise<void> {
+export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable = false): Promise<void> {
   const methods = await usableMethods(user, factorContext(deps));
-  const hasSecondStep = methods.length > 0;
-  const hasPossession = methods.some(isPossession);
-  const preference = user.verificationPreference;
-  // The risk rules decide only where they can: "only when risky", with a method to ask for.
-  const risk: RiskReason[] = preference === 'risky' && hasSecondStep ? assessRisk(await gatherRisk(deps, ctx, user), deps.config.risk) : [];
-  const requirement = requirementFor(requestedAcr(ctx), { preference, hasPossession, hasSecondStep, riskReasons: risk });
-  await proceed(deps, ctx, { user, proofs, requirement, reasons: requirement.secondStep ? risk : [] });
+  const policy = {
+    preference: user.verificationPreference, hasPossession: methods.some(isPossession), hasSecondStep: methods.length > 0,
+    firstFactor: levelOf(proofs).acr,
+  };
+  // The risk rules decide only where they can: "only when risky", with a method to ask for, after a password.
+  const risk: RiskReason[] = riskDecides(policy) ? assessRisk(await gatherRisk(deps, ctx, user), deps.config.risk) : [];
+  const requirement = requirementFor(requestedAcr(ctx), { ...policy, riskReasons: risk });
+  await proceed(deps, ctx, { user, proofs, requirement, reasons: requirement.secondStep ? risk : [], passkeyCapable });
 }
 
 /** Completes the sign-in when the proofs are enough; else keeps them and sends the browser to the second step. */
@@ -80,6 +81,7 @@ async function proceed(deps: InteractionDeps, ctx: InteractionContext, state: Si
   if ((await candidates(deps, state)).length === 0) return cannotMeet(deps, ctx, state);
   await deps.store.progress.start({
     interactionUid: details.uid, userId: state.user.id, proofs: state.proofs, reasons: state.reasons, requirement: { ...state.requirement },
+    passkeyCapable: state.passkeyCapable, complete: false,
   }, deps.config.twoStep.stepTtlSeconds);
   await deps.events.record({
     type: 'sign_in.second_step', userId: state.user.id, ...meta(ctx),
@@ -134,10 +136,11 @@ export async function startStepUp(deps: InteractionDeps, ctx: InteractionContext
   const methods = await usableMethods(user, factorContext(deps));
   const requirement = requirementFor(requestedAcr(ctx), {
     preference: user.verificationPreference, hasPossession: methods.some(isPossession), hasSecondStep: methods.length > 0, riskReasons: [],
+    firstFactor: levelOf(proofs).acr,
   });
   // Already enough: nothing to step up to, and a sign-in nobody took part in would misstate auth_time.
   if (meets(proofs, requirement)) return false;
-  await proceed(deps, ctx, { user, proofs, requirement, reasons: [] });
+  await proceed(deps, ctx, { user, proofs, requirement, reasons: [], passkeyCapable: false });
   return true;
 }
 
@@ -145,12 +148,14 @@ export async function startStepUp(deps: InteractionDeps, ctx: InteractionContext
 async function loadState(deps: InteractionDeps, ctx: InteractionContext): Promise<SignInState | undefined> {
   const progress = await deps.store.progress.find(ctx.state.details.uid);
   const user = progress ? await deps.store.users.findById(progress.userId) : undefined;
-  if (!progress || !user || user.status !== 'active') return undefined;
+  // A finished sign-in waiting on the passkey offer is not a second step to answer again.
+  if (!progress || progress.complete || !user || user.status !== 'active') return undefined;
   return {
     user,
     proofs: progress.proofs as Proof[],
     requirement: progress.requirement as unknown as Requirement,
     reasons: progress.reasons as RiskReason[],
+    passkeyCapable: progress.passkeyCapable,
   };
 }
 
@@ -198,7 +203,7 @@ async function renderMethods(deps: InteractionDeps, ctx: InteractionContext, sta
   });
 }
 
-const asPending = (row: PendingRow): Pending => ({ ...row, kind: row.kind as StepKind });
+const asPending = (row: PendingRow): Pending => ({ ...row, userId: row.userId!, kind: row.kind as StepKind });
 
 /**
  * The challenge for a method: the one already sent (an SMS code still alive) or a new one. A method that
@@ -215,6 +220,8 @@ async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, sta
     try {
       const step = await method.factor.challenge(state.user, method.authenticator, fctx);
       pending = asPending(await deps.store.pending.put({ ...step, binding, userId: state.user.id }));
+      // A new code replaces the one sent before, only once it is sent: a refused resend keeps the old one.
+      if (fresh) await deps.store.pending.dropForAuthenticator(binding, method.authenticator.id, pending.id);
     } catch (err) {
       if (!(err instanceof FactorError)) throw err;
       deps.log.info({ kind: method.factor.kind, reason: err.code }, 'second step unavailable');
@@ -254,7 +261,6 @@ export function resend(deps: InteractionDeps) {
     const list = await candidates(deps, state);
     const method = list.find((m) => m.authenticator.id === ctx.state.form.method);
     if (!method) return renderMethods(deps, ctx, state, undefined, 400);
-    await deps.store.pending.dropForAuthenticator(stepBinding(ctx.state.details.uid), method.authenticator.id);
     await openChallenge(deps, ctx, state, method, list.length - 1, true);
   };
 }

@@ -50,6 +50,13 @@ export function devicesRepository(db: Db) {
       const row = await db('devices').where({ user_id: userId }).count<{ n: number }>('id as n').first();
       return Number(row?.n ?? 0);
     },
+    /** "Don't ask again" for the passkey offer, for this user on this device. */
+    async declinePasskeyOffer(userId: string, deviceHash: string): Promise<void> {
+      await db('devices').where({ user_id: userId, device_hash: deviceHash }).update({ passkey_offer_declined_at: db.fn.now() });
+    },
+    async passkeyOfferDeclined(userId: string, deviceHash: string): Promise<boolean> {
+      return !!(await db('devices').where({ user_id: userId, device_hash: deviceHash }).whereNotNull('passkey_offer_declined_at').first('id'));
+    },
     async forget(userId: string, id: string): Promise<boolean> {
       return (await deleted(db('devices').where({ user_id: userId, id }).delete())) > 0;
     },

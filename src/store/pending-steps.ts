@@ -11,7 +11,8 @@ import type { Sealer } from './seal.ts';
 export interface PendingRow {
   id: string;
   binding: string;
-  userId: string;
+  /** Null only for a passkey sign-in's challenge, made before anyone says who they are. */
+  userId: string | null;
   kind: string;
   authenticatorId: string | undefined;
   data: Record<string, unknown>;
@@ -23,7 +24,7 @@ export interface PendingRow {
 
 export interface NewPending {
   binding: string;
-  userId: string;
+  userId: string | null;
   kind: string;
   authenticatorId?: string | undefined;
   data: Record<string, unknown>;
@@ -33,7 +34,7 @@ export interface NewPending {
 }
 
 interface Row {
-  id: string; binding: string; user_id: string; kind: string; authenticator_id: string | null;
+  id: string; binding: string; user_id: string | null; kind: string; authenticator_id: string | null;
   data: Record<string, unknown>; secret_sealed: string | null; attempts_left: number; expires_at: Date;
 }
 
@@ -90,8 +91,10 @@ export function pendingStepsRepository(db: Db, sealer: Sealer) {
         .andWhere('expires_at', '>', db.fn.now()).orderBy('created_at', 'desc').first();
       return row && toPending(row);
     },
-    async dropForAuthenticator(binding: string, authenticatorId: string): Promise<number> {
-      return deleted(db('pending_steps').where({ binding, authenticator_id: authenticatorId }).delete());
+    /** Ends the challenges of this binding for an authenticator, but `keepId` (the one just sent). */
+    async dropForAuthenticator(binding: string, authenticatorId: string, keepId?: string): Promise<number> {
+      const q = db('pending_steps').where({ binding, authenticator_id: authenticatorId });
+      return deleted((keepId ? q.whereNot({ id: keepId }) : q).delete());
     },
     /** Every challenge of a sign-in or account session ends with it. */
     async dropFor(binding: string): Promise<number> {

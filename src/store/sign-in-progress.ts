@@ -19,15 +19,19 @@ export interface Progress<P = StoredProof, R = Record<string, unknown>> {
   proofs: P[];
   reasons: string[];
   requirement: R;
+  passkeyCapable: boolean;
+  /** Every proof needed is there; only the passkey offer is still on screen. */
+  complete: boolean;
 }
 
 interface Row {
   interaction_uid: string; user_id: string; proofs: StoredProof[]; reasons: string[];
-  requirement: Record<string, unknown>; expires_at: Date;
+  requirement: Record<string, unknown>; passkey_capable: boolean; complete: boolean; expires_at: Date;
 }
 
 const toProgress = (r: Row): Progress => ({
   interactionUid: r.interaction_uid, userId: r.user_id, proofs: r.proofs, reasons: r.reasons, requirement: r.requirement,
+  passkeyCapable: r.passkey_capable, complete: r.complete,
 });
 
 export function signInProgressRepository(db: Db) {
@@ -35,12 +39,20 @@ export function signInProgressRepository(db: Db) {
     /** Starts (or restarts, after the password again) the record of a sign-in. */
     async start(p: Progress<object, object>, ttlSeconds: number): Promise<void> {
       await db.raw(
-        `insert into sign_in_progress (interaction_uid, user_id, proofs, reasons, requirement, expires_at)
-         values (?, ?, ?::jsonb, ?::jsonb, ?::jsonb, now() + make_interval(secs => ?))
+        `insert into sign_in_progress (interaction_uid, user_id, proofs, reasons, requirement, passkey_capable, complete, expires_at)
+         values (?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, now() + make_interval(secs => ?))
          on conflict (interaction_uid) do update set user_id = excluded.user_id, proofs = excluded.proofs,
-           reasons = excluded.reasons, requirement = excluded.requirement, expires_at = excluded.expires_at`,
-        [p.interactionUid, p.userId, JSON.stringify(p.proofs), JSON.stringify(p.reasons), JSON.stringify(p.requirement), ttlSeconds],
+           reasons = excluded.reasons, requirement = excluded.requirement, passkey_capable = excluded.passkey_capable,
+           complete = excluded.complete, expires_at = excluded.expires_at`,
+        [p.interactionUid, p.userId, JSON.stringify(p.proofs), JSON.stringify(p.reasons), JSON.stringify(p.requirement),
+          p.passkeyCapable, p.complete, ttlSeconds],
       );
+    },
+    /** Takes the finished record out (the passkey offer answered): for exactly one caller. */
+    async takeComplete(interactionUid: string): Promise<Progress | undefined> {
+      const res = await db.raw('delete from sign_in_progress where interaction_uid = ? and complete and expires_at > now() returning *', [interactionUid]);
+      const row = (res.rows as Row[])[0];
+      return row && toProgress(row);
     },
     async find(interactionUid: string): Promise<Progress | undefined> {
       const row = await db<Row>('sign_in_progress').where({ interaction_uid: interactionUid }).andWhere('expires_at', '>', db.fn.now()).first();

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, openAppBrowser, virtualAuthenticator } from '../helpers/chromium.ts';
+import { RelyingParty } from '../helpers/rp.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { addQuestion } from '../helpers/two-step.ts';
+
+const APP = 'http://localhost:9999';
+
+interface Person {
+  id: string;
+  email: string;
+  password: string;
+  answer: string;
+}
+
+describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let rp: RelyingParty;
+  let users = 0;
+  /** CSP violations and page errors on every page: must stay empty. */
+  const violations: string[] = [];
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    server = await startTestServer();
+    rp = await RelyingParty.create(server.url, await server.addClient({ name: 'Notes', redirectUris: [`${APP}/cb`] }));
+    browser = await launchChromium();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+    await server.stop();
+  });
+
+  const store = () => server.server.services.store;
+  const passkeysOf = async (id: string) => (await store().authenticators.listForUser(id)).filter((a) => a.kind === 'webauthn');
+
+  async function newUser(): Promise<Person> {
+    const n = ++users;
+    const credentials = { email: `passkey${n}@example.com`, password: `passkey user ${n} password`, answer: 'rex the dog' };
+    const user = await server.addUser(credentials);
+    await addQuestion(store(), (s) => server.server.services.hasher.hash(s), user.id, credentials.answer);
+    return { ...credentials, id: user.id };
+  }
+
+  /**
+   * A browser of its own with a platform authenticator (CTAP2, internal, resident keys, UV). Without
+   * `autofill`, the page reports that passkey autofill is unsupported, so the buttons are what is tested
+   * (the virtual authenticator answers an autofill request by itself).
+   */
+  async function openBrowser({ autofill = false } = {}) {
+    const app = await openAppBrowser(browser, APP, violations);
+    contexts.push(app.context);
+    if (!autofill) {
+      // As text: a function from this file would carry the test runner's compiled helpers into the page.
+      await app.context.addInitScript({
+        content: "if (window.PublicKeyCredential) Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: async () => false });",
+      });
+    }
+    const authenticator = await virtualAuthenticator(app.page);
+    return { ...app, authenticator };
+  }
+
+  async function password(page: Page, user: Person) {
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password', { exact: true }).fill(user.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  }
+
+  /** The password, then the security question a new device is asked for. */
+  async function passwordAndQuestion(page: Page, user: Person) {
+    await password(page, user);
+    await page.getByText('What was the name of your first pet?').waitFor();
+    await page.getByLabel('Your answer').fill(user.answer);
+    await page.getByRole('button', { name: 'Continue' }).click();
+  }
+
+  /** Signs in to the account page, says "Not now" to the offer, and turns passkey sign-in on there. */
+  async function enrolFromAccount(page: Page, user: Person) {
+    await page.goto(`${server.url}/account`);
+    await passwordAndQuestion(page, user);
+    await page.getByRole('heading', { name: 'Sign in faster next time' }).waitFor();
+    await page.getByRole('button', { name: 'Not now' }).click();
+    await page.waitForURL((u) => u.pathname === '/account');
+    await page.goto(`${server.url}/account/security`);
+    await page.getByRole('link', { name: 'Turn on sign-in with face or fingerprint' }).click();
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+    await page.getByRole('link', { name: 'I have saved my codes' }).click();
+    await page.waitForURL((u) => u.pathname === '/account/security');
+  }
+
+  /** Finishes at the app (consenting when asked) and returns the ID token's claims. */
+  async function atApp(page: Page, callbacks: string[], checks: Parameters<RelyingParty['callback']>[1]) {
+    const allow = page.getByRole('button', { name: 'Allow' });
+    const before = callbacks.length;
+    for (let i = 0; i < 100 && callbacks.length === before; i++) {
+      if (await allow.isVisible().catch(() => false)) await allow.click().catch(() => {});
+      await page.waitForTimeout(100);
+    }
+    assert.ok(callbacks.length > before, `back at the app; stuck at ${page.url()}`);
+    const tokens = await rp.callback(callbacks.at(-1)!, checks);
+    return tokens.claims()!;
+  }
+
+  it('enrols from the account page (platform, user verification, resident key) and signs in with the button alone: acr phr, amr hwk+user+mfa', async () => {
+    const user = await newUser();
+    const { page, callbacks, context, authenticator } = await openBrowser();
+    await enrolFromAccount(page, user);
+    const [passkey] = await passkeysOf(user.id);
+    assert.ok(passkey, 'one passkey stored');
+    assert.ok(passkey.publicKey && passkey.externalId, 'its public key and credential id');
+    assert.equal((passkey.data as { backupEligible: boolean }).backupEligible, false);
+    const held = (await authenticator.send('WebAuthn.getCredentials', { authenticatorId: authenticator.authenticatorId })) as { credentials: { isResidentCredential: boolean }[] };
+    assert.equal(held.credentials.length, 1);
+    assert.equal(held.credentials[0]!.isResidentCredential, true, 'a discoverable credential');
+    await page.getByText('On', { exact: true }).waitFor();
+
+    await context.clearCookies();
+    const { url, checks } = await rp.authorization({ scope: 'openid' });
+    await page.goto(url);
+    await page.getByRole('button', { name: 'Sign in with face or fingerprint' }).click();
+    const claims = await atApp(page, callbacks, checks);
+    assert.equal(claims.acr, 'phr');
+    assert.deepEqual(new Set(claims.amr as string[]), new Set(['hwk', 'user', 'mfa']));
+    assert.equal(claims.sub, user.id);
+    assert.deepEqual(violations, []);
+  });
+
+  it('signs in through passkey autofill on the email field (conditional mediation)', async () => {
+    const user = await newUser();
+    const { page, callbacks, context } = await openBrowser({ autofill: true });
+    await enrolFromAccount(page, user);
+    await context.clearCookies();
+    const { url, checks } = await rp.authorization({ scope: 'openid' });
+    await page.goto(url);
+    // No click: the autofill request started with the page, and the authenticator answers it.
+    const claims = await atApp(page, callbacks, checks);
+    assert.equal(claims.acr, 'phr');
+    assert.equal(claims.sub, user.id);
+    assert.deepEqual(violations, []);
+  });
+
+  it('adds a passkey from the offer after signing in, and "Don\'t ask again" is remembered for that user on that device', async () => {
+    const user = await newUser();
+    const { page, callbacks } = await openBrowser();
+    let req = await rp.authorization({ scope: 'openid' });
+    await page.goto(req.url);
+    await passwordAndQuestion(page, user);
+    await page.getByRole('heading', { name: 'Sign in faster next time' }).waitFor();
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    const claims = await atApp(page, callbacks, req.checks);
+    assert.equal(claims.acr, 'urn:latchkey:acr:1fa', 'this sign-in was the password and the question');
+    assert.equal((await passkeysOf(user.id)).length, 1, 'the passkey was added');
+
+    const other = await newUser();
+    const second = await openBrowser();
+    req = await rp.authorization({ scope: 'openid' });
+    await second.page.goto(req.url);
+    await passwordAndQuestion(second.page, other);
+    await second.page.getByRole('button', { name: "Don't ask again on this device" }).click();
+    await atApp(second.page, second.callbacks, req.checks);
+    // Signed out at the app side only: the same browser (device cookie kept) signs in again with the password.
+    await second.context.clearCookies({ name: '_session' });
+    req = await rp.authorization({ scope: 'openid', prompt: 'login' });
+    await second.page.goto(req.url);
+    await password(second.page, other);
+    const again = await atApp(second.page, second.callbacks, req.checks);
+    assert.equal(again.sub, other.id, 'straight back to the app: no offer this time');
+    assert.equal((await passkeysOf(other.id)).length, 0);
+    assert.deepEqual(violations, []);
+  });
+
+  it('uses a passkey as the second step after the password: amr pwd+hwk+user+mfa, acr phr', async () => {
+    const user = await newUser();
+    const { page, callbacks, context } = await openBrowser();
+    await enrolFromAccount(page, user);
+    await context.clearCookies();
+    const { url, checks } = await rp.authorization({ scope: 'openid', acr_values: 'urn:latchkey:acr:mfa' });
+    await page.goto(url);
+    await password(page, user);
+    await page.getByRole('heading', { name: "Confirm it's you" }).waitFor();
+    await page.getByRole('button', { name: 'Use face or fingerprint' }).click();
+    const claims = await atApp(page, callbacks, checks);
+    assert.equal(claims.acr, 'phr');
+    assert.deepEqual(new Set(claims.amr as string[]), new Set(['pwd', 'hwk', 'user', 'mfa']));
+    assert.deepEqual(violations, []);
+  });
+
+  it('renames and removes a passkey, and turning sign-in with face or fingerprint off makes it stop working', async () => {
+    const user = await newUser();
+    const { page, context } = await openBrowser();
+    await enrolFromAccount(page, user);
+    const [passkey] = await passkeysOf(user.id);
+    await page.getByLabel('Name').first().fill('Work laptop');
+    await page.getByRole('button', { name: 'Rename' }).first().click();
+    // A change now needs a sign-in at the user's highest level: the passkey (step-up, no password).
+    await page.getByRole('heading', { name: "Confirm it's you" }).waitFor();
+    await page.getByRole('button', { name: 'Use face or fingerprint' }).click();
+    await page.waitForURL((u) => u.pathname === '/account/security');
+    await page.getByLabel('Name').first().fill('Work laptop');
+    await page.getByRole('button', { name: 'Rename' }).first().click();
+    await page.getByRole('status').filter({ hasText: 'The method was renamed.' }).waitFor();
+    assert.equal((await store().authenticators.find(user.id, passkey!.id))!.label, 'Work laptop');
+
+    await page.getByRole('button', { name: 'Turn off' }).click();
+    await page.getByRole('status').filter({ hasText: 'Sign-in with face or fingerprint is off.' }).waitFor();
+    assert.equal((await passkeysOf(user.id)).length, 0);
+
+    await context.clearCookies();
+    await page.goto(`${server.url}/account`);
+    await page.getByRole('button', { name: 'Sign in with face or fingerprint' }).click();
+    await page.getByRole('alert').filter({ hasText: 'That passkey is not known here.' }).waitFor();
+    assert.deepEqual(violations, []);
+  });
+});

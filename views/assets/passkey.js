@@ -1,0 +1,69 @@
+// Passkeys ("Sign in with face or fingerprint") through @simplewebauthn/browser, served from this site
+// (/assets/vendor/). Every page works without this script: the passkey parts stay hidden, and the password
+// and the other methods work as usual.
+(() => {
+  const lib = window.SimpleWebAuthnBrowser;
+  const supported = !!lib && lib.browserSupportsWebAuthn();
+  const showAll = (selector) => document.querySelectorAll(selector).forEach((el) => { el.hidden = false; });
+  const capable = supported ? lib.platformAuthenticatorIsAvailable().catch(() => false) : Promise.resolve(false);
+
+  // Parts shown only where a platform authenticator (face, fingerprint, device PIN) exists, or only where not.
+  capable.then((yes) => {
+    showAll(yes ? '[data-passkey-capable]' : '[data-passkey-incapable]');
+    // With the password, tell the server that a passkey could be offered at the end of the sign-in.
+    if (yes) document.querySelectorAll('input[data-passkey-capability]').forEach((input) => { input.value = 'capable'; });
+  });
+  if (!supported) return;
+
+  const optionsOf = (form) => JSON.parse(form.querySelector('script[type="application/json"]').textContent);
+  const fail = (form) => {
+    const box = form.querySelector('[data-passkey-error]');
+    if (box) { box.textContent = form.dataset.failed || ''; box.hidden = false; }
+  };
+  const send = (form, credential, pending) => {
+    if (pending) form.elements.pending.value = pending;
+    form.elements.credential.value = JSON.stringify(credential);
+    form.submit();
+  };
+
+  // The sign-in page: the button, and autofill on the email field (conditional mediation).
+  const signIn = document.getElementById('passkey-sign-in');
+  if (signIn) {
+    const challenge = async () => {
+      const res = await fetch(signIn.dataset.options, {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({ csrf: signIn.elements.csrf.value }),
+      });
+      if (!res.ok) throw new Error(`options: ${res.status}`);
+      return res.json();
+    };
+    const run = async (autofill) => {
+      const { pending, options } = await challenge();
+      send(signIn, await lib.startAuthentication({ optionsJSON: options, useBrowserAutofill: autofill }), pending);
+    };
+    signIn.addEventListener('submit', (event) => {
+      event.preventDefault();
+      run(false).catch(() => fail(signIn));
+    });
+    lib.browserSupportsWebAuthnAutofill().then((yes) => {
+      if (yes && document.querySelector('input[autocomplete~="webauthn"]')) run(true).catch(() => {});
+    });
+  }
+
+  // A passkey as the second step: the challenge is on the page.
+  for (const form of document.querySelectorAll('form[data-passkey="assert"]')) {
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      lib.startAuthentication({ optionsJSON: optionsOf(form) }).then((credential) => send(form, credential), () => fail(form));
+    });
+  }
+
+  // Adding a passkey (account page, or the offer after signing in).
+  for (const form of document.querySelectorAll('form[data-passkey="register"]')) {
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      lib.startRegistration({ optionsJSON: optionsOf(form) }).then((credential) => send(form, credential), () => fail(form));
+    });
+  }
+})();
