@@ -47,12 +47,17 @@ export function requestedAcr(ctx: InteractionContext): Acr {
 
 const meta = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
 
-/** The order methods are offered in: usual ones first (the last used first), SMS after them, recovery codes last. */
+/**
+ * The order methods are offered in: usual ones first (the last used first, then the strongest), SMS after
+ * them, recovery codes last.
+ */
 const OFFER_RANK = { normal: 0, restricted: 1, 'last-resort': 2 } as const;
+const strength = (m: Method) => (m.factor.proof.phishingResistant ? 2 : m.factor.proof.category === 'knowledge' ? 0 : 1);
 function byPreference(a: Method, b: Method): number {
   const offer = OFFER_RANK[a.factor.offer] - OFFER_RANK[b.factor.offer];
   if (offer) return offer;
-  return (b.authenticator.lastUsedAt?.getTime() ?? 0) - (a.authenticator.lastUsedAt?.getTime() ?? 0);
+  const used = (b.authenticator.lastUsedAt?.getTime() ?? 0) - (a.authenticator.lastUsedAt?.getTime() ?? 0);
+  return used || strength(b) - strength(a);
 }
 
 /** The user's usable methods that would meet what is still missing, in the order they are offered. */
