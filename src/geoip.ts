@@ -49,9 +49,12 @@ function find<N extends number | bigint>(table: Table<N>, value: N): Place | und
   return hi >= 0 && value <= table.ends[hi]! ? table.places[hi] : undefined;
 }
 
+/** One CSV field (RFC 4180, as DB-IP writes them): a comma inside double quotes belongs to the field. */
+const FIELD = /(?:^|,)("(?:[^"]|"")*"|[^,]*)/g;
+
 /** Reads one line of either format into a range and its place; undefined for a line that is neither. */
 export function parseGeoLine(line: string): { start: string; end: string; place: Place } | undefined {
-  const cols = line.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
+  const cols = [...line.matchAll(FIELD)].map((m) => m[1]!.trim().replace(/^"([\s\S]*)"$/, '$1').replaceAll('""', '"'));
   const [start = '', end = ''] = cols;
   if (!net.isIP(start) || net.isIP(start) !== net.isIP(end)) return undefined;
   if (cols.length === 3 && /^[A-Z]{2}$/.test(cols[2]!)) return { start, end, place: { country: cols[2]! } };
