@@ -257,4 +257,71 @@ describe('configuration', () => {
       assert.match(err.message, /refusing to start in production/);
     });
   });
+
+  describe('two-step and risk settings', () => {
+    const webhookUrl = 'https://sms.internal/send';
+    const webhookSecret = 'Mq4Zt8Lw2Xc6Vb0Nr5Ks9Jd3Hf7Gp1Ty4E';
+    const twilio: Record<string, string> = {
+      LATCHKEY_SMS_PROVIDER: 'twilio',
+      LATCHKEY_TWILIO_ACCOUNT_SID: `AC${'0a1b'.repeat(8)}`,
+      LATCHKEY_TWILIO_AUTH_TOKEN: 'twilio-auth-token-0123456789',
+      LATCHKEY_TWILIO_FROM: '+15551234567',
+    };
+    const without = (env: Record<string, string>, name: string) => Object.fromEntries(Object.entries(env).filter(([k]) => k !== name));
+
+    it('ships a 15-minute second step, 10 recovery codes, 6-digit TOTP, 90 days before inactivity counts, and new-device alerts on', () => {
+      const config = loadConfig({ env: {} });
+      assert.equal(config.twoStep.stepTtlSeconds, 900);
+      assert.equal(config.twoStep.recoveryCodes.count, 10);
+      assert.deepEqual(config.twoStep.totp, { digits: 6, pastSteps: 1, futureSteps: 0 });
+      assert.equal(config.risk.inactivityDays, 90);
+      assert.equal(config.risk.newDeviceAlert, true);
+      assert.equal(config.twoStep.sms.provider, 'log');
+    });
+
+    it('refuses fewer than 10 recovery codes, and TOTP codes of fewer than 6 or more than 8 digits', () => {
+      refuses({ LATCHKEY_CONFIG: yamlFile('twoStep:\n  recoveryCodes:\n    count: 9\n') }, 'twoStep.recoveryCodes.count', 'at least 10');
+      refuses({ LATCHKEY_CONFIG: yamlFile('twoStep:\n  totp:\n    digits: 9\n') }, 'twoStep.totp.digits');
+      refuses({ LATCHKEY_CONFIG: yamlFile('twoStep:\n  totp:\n    digits: 5\n') }, 'twoStep.totp.digits');
+      assert.equal(loadConfig({ env: { LATCHKEY_CONFIG: yamlFile('twoStep:\n  totp:\n    digits: 8\n') } }).twoStep.totp.digits, 8);
+      refuses({ LATCHKEY_CONFIG: yamlFile('twoStep:\n  stepTtlSeconds: 3601\n') }, 'twoStep.stepTtlSeconds');
+    });
+
+    it('refuses an unknown SMS provider, and the webhook provider without both a URL and a secret of 32 characters', () => {
+      refuses({ LATCHKEY_SMS_PROVIDER: 'pigeon' }, 'twoStep.sms.provider');
+      refuses({ LATCHKEY_SMS_PROVIDER: 'webhook' }, 'twoStep.sms.webhook', 'needs webhook.url and webhook.secret');
+      refuses({ LATCHKEY_SMS_PROVIDER: 'webhook', LATCHKEY_SMS_WEBHOOK_URL: webhookUrl }, 'twoStep.sms.webhook', 'webhook.secret');
+      refuses({ LATCHKEY_SMS_PROVIDER: 'webhook', LATCHKEY_SMS_WEBHOOK_SECRET: webhookSecret }, 'twoStep.sms.webhook', 'webhook.url');
+      refuses({ LATCHKEY_SMS_PROVIDER: 'webhook', LATCHKEY_SMS_WEBHOOK_URL: webhookUrl, LATCHKEY_SMS_WEBHOOK_SECRET: 'too short' }, 'twoStep.sms.webhook.secret', '32');
+      refuses({ LATCHKEY_SMS_PROVIDER: 'webhook', LATCHKEY_SMS_WEBHOOK_URL: 'ftp://sms.internal', LATCHKEY_SMS_WEBHOOK_SECRET: webhookSecret }, 'twoStep.sms.webhook.url');
+      const config = loadConfig({ env: { LATCHKEY_SMS_PROVIDER: 'webhook', LATCHKEY_SMS_WEBHOOK_URL: webhookUrl, LATCHKEY_SMS_WEBHOOK_SECRET: webhookSecret } });
+      assert.equal(config.twoStep.sms.provider, 'webhook');
+    });
+
+    it('refuses the twilio provider without an account SID, an auth token, and a sender number or messaging service', () => {
+      assert.equal(loadConfig({ env: twilio }).twoStep.sms.provider, 'twilio');
+      for (const missing of ['LATCHKEY_TWILIO_ACCOUNT_SID', 'LATCHKEY_TWILIO_AUTH_TOKEN', 'LATCHKEY_TWILIO_FROM']) {
+        refuses(without(twilio, missing), 'twoStep.sms.twilio', 'needs accountSid, authToken and from or messagingServiceSid');
+      }
+      refuses({ ...twilio, LATCHKEY_TWILIO_ACCOUNT_SID: 'SK0123' }, 'twoStep.sms.twilio.accountSid');
+      refuses({ ...twilio, LATCHKEY_TWILIO_FROM: '555-1234' }, 'twoStep.sms.twilio.from', 'E.164');
+      const service = `MG${'2c3d'.repeat(8)}`;
+      const config = loadConfig({ env: { ...without(twilio, 'LATCHKEY_TWILIO_FROM'), LATCHKEY_TWILIO_MESSAGING_SERVICE_SID: service } });
+      assert.equal(config.twoStep.sms.twilio.messagingServiceSid, service, 'a messaging service instead of a number');
+      assert.equal(config.twoStep.sms.twilio.from, undefined);
+    });
+
+    it('takes the SMS settings from LATCHKEY_SMS_* and LATCHKEY_TWILIO_* variables', () => {
+      const webhook = loadConfig({ env: { LATCHKEY_SMS_PROVIDER: 'webhook', LATCHKEY_SMS_WEBHOOK_URL: webhookUrl, LATCHKEY_SMS_WEBHOOK_SECRET: webhookSecret } }).twoStep.sms;
+      assert.deepEqual(webhook.webhook, { url: webhookUrl, secret: webhookSecret });
+      const service = `MG${'4e5f'.repeat(8)}`;
+      const { sms } = loadConfig({ env: { ...twilio, LATCHKEY_TWILIO_MESSAGING_SERVICE_SID: service } }).twoStep;
+      assert.equal(sms.provider, 'twilio');
+      assert.deepEqual(sms.twilio, {
+        accountSid: twilio.LATCHKEY_TWILIO_ACCOUNT_SID, authToken: twilio.LATCHKEY_TWILIO_AUTH_TOKEN, from: twilio.LATCHKEY_TWILIO_FROM,
+        messagingServiceSid: service, baseUrl: 'https://api.twilio.com',
+      });
+      assert.deepEqual(sms.webhook, {}, 'nothing lands anywhere else');
+    });
+  });
 });
