@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { formInput } from './common.ts';
 import { FactorError, type Factor } from './types.ts';
 
 /** 32 symbols without the look-alikes I, O, 0 and 1. */
@@ -45,11 +46,7 @@ export const recoveryCode: Factor<'recovery-code', RecoveryCodeInput> = {
   needsSecurityQuestion: true,
   multiple: false,
 
-  parse(body) {
-    const parsed = input.safeParse(body);
-    if (!parsed.success) throw new FactorError('invalid_input');
-    return parsed.data;
-  },
+  parse: formInput(input),
 
   async usable(user, ctx) {
     const set = (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'recovery-code');

@@ -6,7 +6,8 @@
  * risky sign-in under "verify only when a sign-in looks risky". It is never a way to recover an account.
  */
 import { z } from 'zod';
-import { FactorError, type Authenticator, type Factor, type FactorContext, type Pending } from './types.ts';
+import { formInput, pendingAuthenticator } from './common.ts';
+import { FactorError, type Authenticator, type Factor } from './types.ts';
 
 /** The questions offered (their words are in locales/en.json under factors.security-question.questions). */
 export const QUESTIONS = ['firstPet', 'childhoodStreet', 'firstSchool', 'favouriteTeacher', 'firstConcert', 'grandparentTown', 'firstCar', 'childhoodFriend'] as const;
@@ -45,11 +46,7 @@ export const securityQuestion: Factor<'security-question', SecurityQuestionInput
   needsSecurityQuestion: false,
   multiple: false,
 
-  parse(body) {
-    const parsed = input.safeParse(body);
-    if (!parsed.success) throw new FactorError('invalid_input');
-    return parsed.data;
-  },
+  parse: formInput(input),
 
   async usable(user, ctx) {
     return (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'security-question');
@@ -80,7 +77,7 @@ export const securityQuestion: Factor<'security-question', SecurityQuestionInput
   },
 
   async verify(p, given, ctx) {
-    const a = await owned(p, ctx);
+    const a = await pendingAuthenticator(p, ctx, 'security-question');
     const answer = normalizeAnswer(given.answer ?? '');
     if (!answer) throw new FactorError('invalid_input', 'factors.security-question.answerRequired');
     if (!a.secretHash || !(await ctx.hasher.verify(a.secretHash, answer))) throw new FactorError('wrong_answer', 'factors.security-question.wrong');
@@ -90,7 +87,7 @@ export const securityQuestion: Factor<'security-question', SecurityQuestionInput
 
   async view(p, user, ctx) {
     if (!p.authenticatorId) return { form: 'setup', questions: QUESTIONS };
-    const a = await owned(p, ctx).catch(() => undefined);
+    const a = await pendingAuthenticator(p, ctx, 'security-question').catch(() => undefined);
     return { form: 'answer', ...(a ? questionOf(a) : {}) };
   },
 };
@@ -116,8 +113,3 @@ function chosenQuestion(given: SecurityQuestionInput): QuestionData {
   return { preset };
 }
 
-async function owned(p: Pending<'security-question'>, ctx: FactorContext): Promise<Authenticator> {
-  const a = p.authenticatorId ? await ctx.store.authenticators.find(p.userId, p.authenticatorId) : undefined;
-  if (!a || a.kind !== 'security-question') throw new FactorError('unavailable', 'factors.errors.gone');
-  return a;
-}

@@ -9,9 +9,10 @@
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
+import { formInput, pendingAuthenticator } from './common.ts';
 import { maskPhone, SmsUnavailableError } from '../delivery/sms.ts';
 import { codeHasher, randomDigits } from './codes.ts';
-import { FactorError, type Authenticator, type Factor, type FactorContext, type Pending, type Step } from './types.ts';
+import { FactorError, type Factor, type FactorContext, type Pending, type Step } from './types.ts';
 
 export const CODE_DIGITS = 6;
 const ATTEMPTS = 3;
@@ -98,11 +99,7 @@ export const sms: Factor<'sms', SmsInput> = {
   needsSecurityQuestion: true,
   multiple: true,
 
-  parse(body) {
-    const parsed = input.safeParse(body);
-    if (!parsed.success) throw new FactorError('invalid_input');
-    return parsed.data;
-  },
+  parse: formInput(input),
 
   async usable(user, ctx) {
     return (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'sms' && typeof a.data.phone === 'string');
@@ -133,7 +130,7 @@ export const sms: Factor<'sms', SmsInput> = {
   },
 
   async verify(p, given, ctx) {
-    const a = await owned(p, ctx);
+    const a = await pendingAuthenticator(p, ctx, 'sms');
     const code = cleanCode(given.code);
     if (p.data.phone !== a.data.phone) throw new FactorError('expired');
     checkCode(ctx, p, code);
@@ -147,8 +144,3 @@ export const sms: Factor<'sms', SmsInput> = {
   },
 };
 
-async function owned(p: Pending<'sms'>, ctx: FactorContext): Promise<Authenticator> {
-  const a = p.authenticatorId ? await ctx.store.authenticators.find(p.userId, p.authenticatorId) : undefined;
-  if (!a || a.kind !== 'sms') throw new FactorError('unavailable', 'factors.errors.gone');
-  return a;
-}

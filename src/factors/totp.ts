@@ -8,8 +8,9 @@
 import { generate, generateSecret, generateURI, verify as verifyCode } from 'otplib';
 import { renderSVG } from 'uqr';
 import { z } from 'zod';
+import { formInput, pendingAuthenticator } from './common.ts';
 import type { Config } from '../config.ts';
-import { FactorError, type Authenticator, type Factor, type FactorContext, type Pending } from './types.ts';
+import { FactorError, type Authenticator, type Factor } from './types.ts';
 
 export const PERIOD = 30;
 const ATTEMPTS = 5;
@@ -65,11 +66,7 @@ export const totp: Factor<'totp', TotpInput> = {
   needsSecurityQuestion: true,
   multiple: true,
 
-  parse(body) {
-    const parsed = input.safeParse(body);
-    if (!parsed.success) throw new FactorError('invalid_input');
-    return parsed.data;
-  },
+  parse: formInput(input),
 
   async usable(user, ctx) {
     return (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'totp' && a.secret);
@@ -103,7 +100,7 @@ export const totp: Factor<'totp', TotpInput> = {
   },
 
   async verify(p, given, ctx) {
-    const a = await owned(p, ctx);
+    const a = await pendingAuthenticator(p, ctx, 'totp', (a) => !!a.secret);
     const digits = Number(a.data.digits) || ctx.config.twoStep.totp.digits;
     const code = cleanCode(given.code, digits);
     const step = await matchStep(ctx.config, a.secret!, code, digits, ctx.now(), a.lastStep);
@@ -118,7 +115,7 @@ export const totp: Factor<'totp', TotpInput> = {
 
   async view(p, user, ctx) {
     if (p.authenticatorId) {
-      const a = await owned(p, ctx).catch(() => undefined);
+      const a = await pendingAuthenticator(p, ctx, 'totp', (a) => !!a.secret).catch(() => undefined);
       return { form: 'code', label: a?.label, digits: Number(a?.data.digits) || ctx.config.twoStep.totp.digits };
     }
     const digits = Number(p.data.digits);
@@ -133,8 +130,3 @@ export const totp: Factor<'totp', TotpInput> = {
   },
 };
 
-async function owned(p: Pending<'totp'>, ctx: FactorContext): Promise<Authenticator> {
-  const a = p.authenticatorId ? await ctx.store.authenticators.find(p.userId, p.authenticatorId) : undefined;
-  if (!a || a.kind !== 'totp' || !a.secret) throw new FactorError('unavailable', 'factors.errors.gone');
-  return a;
-}

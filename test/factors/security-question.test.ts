@@ -217,13 +217,13 @@ describe('the security question', () => {
       const user = await w.newUser();
       const { id: questionId } = await addQuestion(w.store(), w.hash, user.id);
       const app = await addTotp(w.store(), user.id);
-      // The account page at mfa: password, then the app (the question is offered first on a new device).
+      // The account page at mfa: password, then the app (the stronger method is offered first; the question under "Try another way").
       const browser = new CookieClient(server.url);
       const login = await browser.follow('/account');
-      const step = await browser.submit(login, '/login', { email: user.email, password: user.password });
-      assert.match(step.body, /name="answer"/, 'the question is offered first');
-      const codePage = await browser.follow(`${new URL(step.url).pathname}?method=${app.id}`);
-      assert.match(codePage.body, /name="code"/);
+      const codePage = await browser.submit(login, '/login', { email: user.email, password: user.password });
+      assert.match(codePage.body, /name="code"/, 'the app is offered first');
+      const others = await browser.follow(`${new URL(codePage.url).pathname}/methods`);
+      assert.match(others.body, /Answer your security question/);
       await awaitFreshStep(5);
       const account = await browser.submit(codePage, '/verify', { code: totpCode(app.key, nowSeconds()) });
       assert.equal(new URL(account.url).pathname, '/account', account.body.slice(0, 300));

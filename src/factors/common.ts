@@ -1,0 +1,19 @@
+/** What the factor modules share: reading a form into their input, and the authenticator a pending step is for. */
+import type { z } from 'zod';
+import { FactorError, type Authenticator, type FactorContext, type Pending, type StepKind } from './types.ts';
+
+/** A factor's `parse`: the submitted form through its schema, or FactorError('invalid_input'). */
+export function formInput<S extends z.ZodType>(schema: S): (body: Record<string, string>) => z.infer<S> {
+  return (body) => {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new FactorError('invalid_input');
+    return parsed.data;
+  };
+}
+
+/** The user's authenticator of this kind that the pending step was made for; FactorError('unavailable') when it is gone. */
+export async function pendingAuthenticator(p: Pending, ctx: FactorContext, kind: StepKind, usable: (a: Authenticator) => boolean = () => true): Promise<Authenticator> {
+  const a = p.authenticatorId ? await ctx.store.authenticators.find(p.userId, p.authenticatorId) : undefined;
+  if (!a || a.kind !== kind || !usable(a)) throw new FactorError('unavailable', 'factors.errors.gone');
+  return a;
+}
