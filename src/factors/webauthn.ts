@@ -112,7 +112,11 @@ async function checkAssertion(ctx: FactorContext, a: Authenticator, challenge: u
     ctx.log.warn({ authenticatorId: a.id, userId: a.userId, storedCounter: stored.counter, newCounter: info.newCounter }, 'passkey signature counter did not move forward: refused (a cloned authenticator?)');
     throw new FactorError('replayed', 'factors.webauthn.counter');
   }
-  await ctx.store.authenticators.updateData(a.id, { ...stored, counter: info.newCounter, backedUp: info.credentialBackedUp });
+  // Read, compare, then a conditional write: another sign-in that moved the counter first wins.
+  if (!(await ctx.store.authenticators.updateData(a.id, { ...stored, counter: info.newCounter, backedUp: info.credentialBackedUp }, stored.counter))) {
+    ctx.log.warn({ authenticatorId: a.id, userId: a.userId, storedCounter: stored.counter, newCounter: info.newCounter }, 'passkey signature counter did not move forward: refused (a cloned authenticator?)');
+    throw new FactorError('replayed', 'factors.webauthn.counter');
+  }
   return proofOf(a);
 }
 
@@ -187,7 +191,8 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
           publicKey: Buffer.from(credential.publicKey).toString('base64url'), externalId: credential.id, data: { ...data },
         });
       } catch (err) {
-        if (err instanceof DuplicateCredentialError) throw new FactorError('invalid_input', 'factors.webauthn.duplicate');
+        // The response was checked against its challenge: spent like an expired one, never put back.
+        if (err instanceof DuplicateCredentialError) throw new FactorError('expired', 'factors.webauthn.duplicate');
         throw err;
       }
     },

@@ -117,9 +117,17 @@ export function authenticatorsRepository(db: Db, sealer: Sealer) {
         .returning('id');
       return rows.length === 1;
     },
-    /** WebAuthn: moves the signature counter and the flags forward in one conditional write. */
-    async updateData(id: string, data: Record<string, unknown>): Promise<void> {
-      await db('authenticators').where({ id }).update({ data: JSON.stringify(data), last_used_at: db.fn.now() });
+    /**
+     * WebAuthn: moves the signature counter and the flags forward in one conditional write: true only for
+     * the one caller that found the counter still at `from` (two sign-ins with one counter value: one wins).
+     */
+    async updateData(id: string, data: Record<string, unknown>, from: number): Promise<boolean> {
+      const rows = await db('authenticators')
+        .where({ id })
+        .andWhereRaw(`data->>'counter' = ?`, [String(from)])
+        .update({ data: JSON.stringify(data), last_used_at: db.fn.now() })
+        .returning('id');
+      return rows.length === 1;
     },
   };
 }
