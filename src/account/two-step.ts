@@ -135,7 +135,7 @@ export function finishEnrol(deps: AccountDeps) {
       if (!(err instanceof FactorError)) throw err;
       const error = t(err.messageKey, err.vars);
       const back = err.code === 'expired' ? undefined : await deps.store.pending.putBack(taken, { spent: err.counts });
-      if (!back) return begin(deps, ctx, kind, { error: err.counts ? t('account.twoStep.tooManyWrong') : error, values: echoValues(form) }, 400);
+      if (!back) return begin(deps, ctx, kind, { error: err.counts && !factor.challengeOnce ? t('account.twoStep.tooManyWrong') : error, values: echoValues(form) }, 400);
       return renderEnrol(deps, ctx, { kind, pending: asPending(back), view: await factor.view(asPending(back), user, fctx), error, values: echoValues(form) }, 400);
     }
     if (isStep(result)) {

@@ -45,6 +45,7 @@ export const recoveryCode: Factor<'recovery-code', RecoveryCodeInput> = {
   offer: 'last-resort',
   needsSecurityQuestion: true,
   multiple: false,
+  challengeOnce: false,
 
   parse: formInput(input),
 

@@ -45,6 +45,7 @@ export const securityQuestion: Factor<'security-question', SecurityQuestionInput
   offer: 'normal',
   needsSecurityQuestion: false,
   multiple: false,
+  challengeOnce: false,
 
   parse: formInput(input),
 

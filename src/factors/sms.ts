@@ -98,6 +98,7 @@ export const sms: Factor<'sms', SmsInput> = {
   offer: 'restricted',
   needsSecurityQuestion: true,
   multiple: true,
+  challengeOnce: false,
 
   parse: formInput(input),
 

@@ -65,6 +65,7 @@ export const totp: Factor<'totp', TotpInput> = {
   offer: 'normal',
   needsSecurityQuestion: true,
   multiple: true,
+  challengeOnce: false,
 
   parse: formInput(input),
 

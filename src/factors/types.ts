@@ -114,6 +114,12 @@ export interface Factor<K extends StepKind = StepKind, Input = unknown> {
   readonly needsSecurityQuestion: boolean;
   /** More than one of this kind per user (two authenticator apps), or one at most (a security question). */
   readonly multiple: boolean;
+  /**
+   * A challenge takes one answer, and after a refused one a new challenge is made at once (a passkey's
+   * challenges cost nothing); otherwise a challenge takes a few answers, and once they are used up the
+   * user chooses again (a new SMS costs a message).
+   */
+  readonly challengeOnce: boolean;
   /** Edge validation of a submitted form into this factor's input. Throws FactorError('invalid_input'). */
   parse(body: Record<string, string>): Input;
   /** The user's enrolled methods of this kind that can work now; [] means offer another. */

@@ -106,7 +106,10 @@ async function checkAssertion(ctx: FactorContext, a: Authenticator, challenge: u
     throw new FactorError('wrong_answer', 'factors.webauthn.refused');
   }
   const info = result.authenticationInfo;
-  if (!result.verified || !info.userVerified) throw new FactorError('wrong_answer', 'factors.webauthn.refused');
+  if (!result.verified || !info.userVerified) {
+    ctx.log.info({ authenticatorId: a.id, reason: result.verified ? 'user not verified' : 'signature not valid' }, 'passkey assertion refused');
+    throw new FactorError('wrong_answer', 'factors.webauthn.refused');
+  }
   // Belt and braces: the library refuses a counter that does not increase; never store one that goes back.
   if ((info.newCounter > 0 || stored.counter > 0) && info.newCounter <= stored.counter) {
     ctx.log.warn({ authenticatorId: a.id, userId: a.userId, storedCounter: stored.counter, newCounter: info.newCounter }, 'passkey signature counter did not move forward: refused (a cloned authenticator?)');
@@ -135,6 +138,7 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
   offer: 'normal',
   needsSecurityQuestion: true,
   multiple: true,
+  challengeOnce: true,
 
   parse(body) {
     const parsed = input.safeParse(body);

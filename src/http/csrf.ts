@@ -12,7 +12,8 @@ const COOKIE = 'lk.csrf';
 
 export function csrf(config: Config) {
   const key = config.secrets.cookieKeys[0]!;
-  const origin = new URL(config.issuer).origin;
+  // Latchkey's own origins: the issuer's, and the other host names it answers on (webauthn.origins).
+  const origins = new Set([new URL(config.issuer).origin, ...(config.webauthn.origins ?? [])]);
   const secure = new URL(config.issuer).protocol === 'https:';
   const sign = (seed: string) => createHmac('sha256', key).update(`csrf:${seed}`).digest('base64url');
 
@@ -29,7 +30,7 @@ export function csrf(config: Config) {
     /** Refuses a state-changing request from another origin or without the matching token. */
     verify(ctx: Context, submitted: unknown): void {
       const from = ctx.get('origin');
-      if (from && from !== origin) throw new AppError('csrf.origin', 403, 'This form was sent from another site and was refused.');
+      if (from && !origins.has(from)) throw new AppError('csrf.origin', 403, 'This form was sent from another site and was refused.');
       const seed = ctx.cookies.get(COOKIE);
       const expected = seed ? Buffer.from(sign(seed)) : undefined;
       const got = typeof submitted === 'string' ? Buffer.from(submitted) : undefined;

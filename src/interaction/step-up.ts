@@ -15,7 +15,7 @@
  * missing is asked for; the password is not asked again.
  */
 import type { Context } from 'koa';
-import { factorContext, isPossession, usableMethods, type Method } from '../factors/index.ts';
+import { factorContext, factorFor, isPossession, STEP_KINDS, usableMethods, type Method } from '../factors/index.ts';
 import { FactorError, type Factor, type Pending, type Proof, type StepKind, type View } from '../factors/types.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
 import type { User } from '../store/users.ts';
@@ -97,8 +97,9 @@ async function proceed(deps: InteractionDeps, ctx: InteractionContext, state: Si
 }
 
 /**
- * Nothing the user has can reach the level: never a weaker token. A user without a possession method is
- * told how to add one (and the app gets the error when they go back); anyone else's app gets the error now.
+ * Nothing the user has can reach the level: never a weaker token. The page says which kind of method would
+ * (two-step verification for mfa, a passkey for phr) and how to add one on the account page; going back
+ * gives the app unmet_authentication_requirements.
  */
 async function cannotMeet(deps: InteractionDeps, ctx: InteractionContext, state: SignInState): Promise<void> {
   const { details } = ctx.state;
@@ -108,17 +109,19 @@ async function cannotMeet(deps: InteractionDeps, ctx: InteractionContext, state:
     details: { need: requirement.acr, reached: state.proofs.length ? 'partial' : 'none', client: details.params.client_id },
   });
   const methods = await usableMethods(user, factorContext(deps));
-  if (rank(requirement.acr) === rank(ACR.mfa) && !methods.some(isPossession)) {
-    await deps.store.progress.delete(details.uid);
-    ctx.type = 'html';
-    ctx.body = deps.render('interaction/enroll-required.njk', {
-      uid: details.uid, csrf: deps.csrf.token(ctx), clientName: ctx.state.clientName,
-      hasQuestion: methods.length > 0,
-    });
-    return;
+  // A kind of method that would do, were it set up (there is one for every level Latchkey knows).
+  const would = STEP_KINDS.filter((kind) => wouldMeet(state.proofs, factorFor(kind).proof, requirement));
+  if (would.length === 0) {
+    return finishWithError(ctx, deps.provider(), 'unmet_authentication_requirements',
+      `the requested authentication level ${requirement.acr} cannot be reached for this account`);
   }
-  return finishWithError(ctx, deps.provider(), 'unmet_authentication_requirements',
-    `the requested authentication level ${requirement.acr} cannot be reached for this account`);
+  await deps.store.progress.delete(details.uid);
+  ctx.type = 'html';
+  ctx.body = deps.render('interaction/enroll-required.njk', {
+    uid: details.uid, csrf: deps.csrf.token(ctx), clientName: ctx.state.clientName,
+    need: rank(requirement.acr) >= rank(ACR.phr) ? 'phr' : 'mfa',
+    hasQuestion: methods.some((m) => m.factor.kind === 'security-question'),
+  });
 }
 
 /**
@@ -214,7 +217,7 @@ const asPending = (row: PendingRow): Pending => ({ ...row, userId: row.userId!, 
  * The challenge for a method: the one already sent (an SMS code still alive) or a new one. A method that
  * cannot work now sends the user to the list with the reason.
  */
-async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, state: SignInState, method: Method, others: number, fresh = false): Promise<void> {
+async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, state: SignInState, method: Method, others: number, fresh = false, error?: { message: string; status: number }): Promise<void> {
   const binding = stepBinding(ctx.state.details.uid);
   const fctx = factorContext(deps);
   const existing = fresh ? undefined : await deps.store.pending.findLive(binding, method.authenticator.id);
@@ -233,7 +236,7 @@ async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, sta
       return renderMethods(deps, ctx, state, { id: method.authenticator.id, message: deps.render.t(err.messageKey, err.vars) }, err.code === 'limited' ? 429 : 503);
     }
   }
-  renderChallenge(deps, ctx, state, { method, pending, view: await method.factor.view(pending, state.user, fctx), others });
+  renderChallenge(deps, ctx, state, { method, pending, view: await method.factor.view(pending, state.user, fctx), others, error: error?.message }, error?.status);
 }
 
 /** GET /interaction/:uid/verify[?method=<authenticator id>]: the challenge of the chosen (or preferred) method. */
@@ -303,6 +306,10 @@ export function verifySecondStep(deps: InteractionDeps) {
       if (!(err instanceof FactorError)) throw err;
       await deps.events.record({ type: 'two_step.failed', userId: state.user.id, ...meta(ctx), details: { kind: factor.kind, reason: err.code, client: details.params.client_id } });
       const back = err.code === 'unavailable' || err.code === 'expired' ? undefined : await deps.store.pending.putBack(taken, { spent: err.counts });
+      // A passkey: a refused answer gets a new challenge at once, with the reason.
+      if (!back && factor.challengeOnce && err.code !== 'unavailable') {
+        return openChallenge(deps, ctx, state, method, list.length - 1, true, { message: t(err.messageKey, err.vars), status: err.counts ? 401 : 400 });
+      }
       if (!back) {
         const message = err.counts ? t('factors.errors.noAttemptsLeft') : t(err.messageKey, err.vars);
         return renderMethods(deps, ctx, state, { id: err.code === 'unavailable' ? method.authenticator.id : '', message }, 400);

@@ -209,24 +209,32 @@ describe('the account page in Chromium', () => {
     assert.deepEqual(violations, []);
   });
 
-  it('saves the verification preference after a recent sign-in and mails the user', async () => {
+  it('saves the verification preference after a recent sign-in and mails the user; "every sign-in" needs an app or a phone first', async () => {
     const user = await newUser();
     const { page } = await openBrowser();
     await signInToAccount(page, user, '/account/security');
     await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
-    await page.getByText('You have not set up any two-step verification methods yet.').waitFor();
-    assert.equal(await page.locator('#methods > li').count(), 0);
+    await page.getByRole('link', { name: 'Set up a security question' }).waitFor();
     assert.equal(await page.locator('#verification-preference').innerText(), 'Verify only when a sign-in looks risky');
     await page.getByRole('link', { name: 'Change when to ask' }).click();
     assert.equal(await page.getByLabel('Verify only when a sign-in looks risky').isChecked(), true, 'the default');
+    const since = mailbox.messages.length;
     await page.getByLabel('Verify at every sign-in').check();
     await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('alert').filter({ hasText: 'To verify at every sign-in, first add an authenticator app or a phone.' }).waitFor();
+    assert.equal((await server.server.services.store.users.findById(user.id))!.verificationPreference, 'risky', 'not saved');
+
+    // A user who chose "every sign-in" (and has no app now) can always go back to the default.
+    await server.server.services.store.users.setVerificationPreference(user.id, 'always');
+    await page.goto(`${server.url}/account/verification`);
+    await page.getByLabel('Verify only when a sign-in looks risky').check();
+    await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').filter({ hasText: 'Your verification setting was saved.' }).waitFor();
-    assert.equal(await page.locator('#verification-preference').innerText(), 'Verify at every sign-in');
-    assert.equal((await server.server.services.store.users.findById(user.id))!.verificationPreference, 'always');
-    const mail = await mailbox.next(user.email);
+    assert.equal(await page.locator('#verification-preference').innerText(), 'Verify only when a sign-in looks risky');
+    assert.equal((await server.server.services.store.users.findById(user.id))!.verificationPreference, 'risky');
+    const mail = await mailbox.next(user.email, { since });
     assert.match(mail.subject, /verification setting was changed/);
-    assert.match(mail.text, /Verify at every sign-in/);
+    assert.match(mail.text, /Verify only when a sign-in looks risky/);
     assert.deepEqual(violations, []);
   });
 });

@@ -5,6 +5,7 @@ import { CookieClient } from '../helpers/browser.ts';
 import { TEST_DATABASE_URL } from '../helpers/db.ts';
 import { drive, RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, nowSeconds, pendingOf, totpCode } from '../helpers/two-step.ts';
 
 // Several instances behind a load balancer share one PostgreSQL database and one issuer; the embedded
 // database belongs to one process, so this suite runs on PostgreSQL only.
@@ -66,5 +67,50 @@ describe('two instances on one PostgreSQL database', { skip: !TEST_DATABASE_URL 
     const ok = results.filter((r) => r.status === 'fulfilled');
     assert.ok(ok.length <= 1, 'at most one redemption succeeds');
     assert.ok(results.some((r) => r.status === 'rejected'));
+  });
+
+  /**
+   * 20 sign-ins of one user, each waiting on its second step; the same answer is sent for all of them at
+   * once, half to each instance. Single use is one conditional write in the shared database: one wins.
+   */
+  async function race(user: { email: string; password: string }, fields: () => Record<string, string>, method?: string) {
+    const client = await a.addClient({ name: `Race ${Math.random()}`, redirectUris: ['http://localhost:9999/cb'] });
+    const rpA = await RelyingParty.create(a.url, client);
+    const steps = await Promise.all(Array.from({ length: 20 }, async () => {
+      const browser = new CookieClient(a.url);
+      const login = await browser.follow((await rpA.authorization({ acr_values: 'urn:latchkey:acr:mfa' })).url);
+      let page = await browser.submit(login, '/login', user);
+      if (method) page = await browser.follow(`${new URL(page.url).pathname}?method=${method}`);
+      return { browser, page };
+    }));
+    const answer = fields();
+    const results = await Promise.all(steps.map(({ browser, page }, i) => {
+      const action = new URL(page.url).pathname;
+      const form = { csrf: /name="csrf" value="([^"]+)"/.exec(page.body)![1]!, pending: pendingOf(page, '/verify'), ...answer };
+      return browser.request(`${i % 2 ? b.url : a.url}${action}`, { form, headers: { origin: a.url } });
+    }));
+    return results.filter((r) => r.status === 303 && /\/auth\//.test(r.headers.get('location') ?? '')).length;
+  }
+
+  it('accepts one TOTP code once across both instances: 20 parallel submissions, exactly one success', async () => {
+    const user = { email: 'totp-race@example.com', password: 'a password for the totp race' };
+    const { id } = await a.addUser(user);
+    const store = a.server.services.store;
+    await addQuestion(store, (s) => a.server.services.hasher.hash(s), id);
+    const app = await addTotp(store, id);
+    await awaitFreshStep(15);
+    assert.equal(await race(user, () => ({ code: totpCode(app.key, nowSeconds()) })), 1);
+  });
+
+  it('spends one recovery code once across both instances: 20 parallel submissions, exactly one success', async () => {
+    const user = { email: 'recovery-race@example.com', password: 'a password for the recovery race' };
+    const { id } = await a.addUser(user);
+    const store = a.server.services.store;
+    await addQuestion(store, (s) => a.server.services.hasher.hash(s), id);
+    await addTotp(store, id);
+    const [code] = await addRecoveryCodes(store, id);
+    const recovery = (await store.authenticators.listForUser(id)).find((x) => x.kind === 'recovery-code')!;
+    assert.equal(await race(user, () => ({ code: code! }), recovery.id), 1);
+    assert.equal(await store.codes.countLive('recovery_code', id), 9);
   });
 });

@@ -581,23 +581,23 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       const user = await w.newUser();
       const browser = new CookieClient(server.url);
       const login = await browser.follow((await w.rp.authorization({ scope: 'openid', acr_values: PHR })).url);
-      let page: Browsed = await browser.submit(login, '/login', { email: user.email, password: user.password });
-      if (!page.stoppedAt) {
-        assert.match(page.body, /Two-step verification needed/);
-        page = await browser.submit(page, '/unmet');
-      }
-      w.errorAtApp(page, 'unmet_authentication_requirements');
+      const page: Browsed = await browser.submit(login, '/login', { email: user.email, password: user.password });
+      assert.equal(page.stoppedAt, undefined, 'no answer at the app yet');
+      assert.match(page.body, /Sign-in with face or fingerprint needed/, 'told how to turn passkeys on');
+      assert.match(page.body, /href="\/account\/security"/);
+      w.errorAtApp(await browser.submit(page, '/unmet'), 'unmet_authentication_requirements');
       await w.nothingGranted(browser);
     });
 
-    it('answers unmet_authentication_requirements to a user with an authenticator app but no passkey asked for phr', async () => {
+    it('leads a user with an authenticator app but no passkey asked for phr to turn passkeys on; going back gives unmet_authentication_requirements', async () => {
       const user = await w.newUser();
       await addTotp(w.store(), user.id);
       const browser = new CookieClient(server.url);
       const login = await browser.follow((await w.rp.authorization({ scope: 'openid', acr_values: PHR })).url);
       const page = await browser.submit(login, '/login', { email: user.email, password: user.password });
       assert.doesNotMatch(page.body, /name="code"/, 'no code asked for: it could not reach phr');
-      w.errorAtApp(page, 'unmet_authentication_requirements');
+      assert.match(page.body, /Sign-in with face or fingerprint needed/);
+      w.errorAtApp(await browser.submit(page, '/unmet'), 'unmet_authentication_requirements');
       await w.nothingGranted(browser);
     });
   });
