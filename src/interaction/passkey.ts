@@ -28,8 +28,17 @@ const PENDING_ID = /^[A-Za-z0-9_-]{32}$/;
 const meta = (ctx: InteractionContext) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
 
 /** POST /interaction/:uid/passkey/options: a challenge for whoever signs in with a passkey here (JSON). */
+export const PASSKEY_OPTIONS_PER_MINUTE = 300;
+
 export function passkeyOptions(deps: InteractionDeps) {
   return async function options(ctx: InteractionContext) {
+    // Each one stores a challenge until it expires: a few a minute per address are plenty for any browser.
+    if (!(await deps.store.counters.take(`passkey-options:${ctx.ip}`, PASSKEY_OPTIONS_PER_MINUTE, 60))) {
+      ctx.status = 429;
+      ctx.set('Retry-After', '60');
+      ctx.body = { error: 'too_many_requests', message: deps.render.t('factors.errors.limited') };
+      return;
+    }
     const step = await passkeySignIn.begin(factorContext(deps));
     const pending = await deps.store.pending.put({ ...step, binding: stepBinding(ctx.state.details.uid), userId: null });
     ctx.set('Cache-Control', 'no-store');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
+import { PASSKEY_OPTIONS_PER_MINUTE } from '../../src/interaction/passkey.ts';
 import { sleep } from '../account/helpers.ts';
 import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
 import { responseParams } from '../helpers/oauth.ts';
@@ -511,6 +512,29 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       assert.equal((await browser.request(start.action, { form: { csrf: start.csrf, pending: start.pending, credential: answer }, headers: { origin: 'http://evil.example' } })).status, 403);
       assert.equal((await w.events(user.id, 'sign_in.succeeded')).length, 0);
       await w.nothingGranted(browser);
+    });
+
+    it('limits the challenges one address can ask for (each is stored until it expires): a JSON 429 past the limit', async () => {
+      const counters = () => server.server.services.database.knex('counters').where('key', 'like', 'passkey-options:%');
+      await counters().delete(); // the other scenarios of this suite asked from the same address
+      try {
+        const browser = new CookieClient(server.url);
+        const start = await w.passkeyStart(browser); // one challenge
+        const ask = () => browser.request(`${start.action}/options`, { form: { csrf: start.csrf }, headers: { accept: 'application/json' } });
+        let granted = 1;
+        let refused;
+        for (let i = 0; i < PASSKEY_OPTIONS_PER_MINUTE + 5 && !refused; i++) {
+          const res = await ask();
+          if (res.status === 200) granted++;
+          else refused = res;
+        }
+        assert.equal(granted, PASSKEY_OPTIONS_PER_MINUTE, 'exactly the limit, then a refusal');
+        assert.equal(refused?.status, 429);
+        assert.equal(refused.headers.get('retry-after'), '60');
+        assert.equal((JSON.parse(refused.body) as { error: string }).error, 'too_many_requests');
+      } finally {
+        await counters().delete();
+      }
     });
 
     it('refuses malformed answers without crashing: not JSON, a wrong credential type, an id that is not base64url', async () => {
