@@ -1,5 +1,6 @@
 /** What the factor modules share: reading a form into their input, and the authenticator a pending step is for. */
 import type { z } from 'zod';
+import type { User } from '../store/users.ts';
 import { FactorError, type Authenticator, type FactorContext, type Pending, type StepKind } from './types.ts';
 
 /** A factor's `parse`: the submitted form through its schema, or FactorError('invalid_input'). */
@@ -16,4 +17,9 @@ export async function pendingAuthenticator(p: Pending, ctx: FactorContext, kind:
   const a = p.authenticatorId ? await ctx.store.authenticators.find(p.userId, p.authenticatorId) : undefined;
   if (!a || a.kind !== kind || !usable(a)) throw new FactorError('unavailable', 'factors.errors.gone');
   return a;
+}
+
+/** The user's authenticators of a kind: from `mine` when the caller read them already, else from the store. */
+export async function enrolled(user: User, ctx: FactorContext, kind: StepKind, mine?: readonly Authenticator[]): Promise<Authenticator[]> {
+  return (mine ?? (await ctx.store.authenticators.listForUser(user.id))).filter((a) => a.kind === kind);
 }

@@ -37,10 +37,11 @@ export interface Method {
 
 /** Every usable method of the user, in registry order. */
 export async function usableMethods(user: User, ctx: FactorContext): Promise<Method[]> {
+  const mine = await ctx.store.authenticators.listForUser(user.id);
   const out: Method[] = [];
   for (const kind of STEP_KINDS) {
     const factor = factors[kind] as Factor;
-    for (const authenticator of await factor.usable(user, ctx)) out.push({ factor, authenticator });
+    for (const authenticator of await factor.usable(user, ctx, mine)) out.push({ factor, authenticator });
   }
   return out;
 }

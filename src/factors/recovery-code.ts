@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { formInput } from './common.ts';
+import { enrolled, formInput } from './common.ts';
 import { FactorError, type Factor } from './types.ts';
 
 /** 32 symbols without the look-alikes I, O, 0 and 1. */
@@ -49,8 +49,8 @@ export const recoveryCode: Factor<'recovery-code', RecoveryCodeInput> = {
 
   parse: formInput(input),
 
-  async usable(user, ctx) {
-    const set = (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'recovery-code');
+  async usable(user, ctx, mine) {
+    const set = await enrolled(user, ctx, 'recovery-code', mine);
     if (!set.length || (await ctx.store.codes.countLive('recovery_code', user.id)) === 0) return [];
     return set;
   },

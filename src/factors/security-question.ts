@@ -6,7 +6,7 @@
  * risky sign-in under "verify only when a sign-in looks risky". It is never a way to recover an account.
  */
 import { z } from 'zod';
-import { formInput, pendingAuthenticator } from './common.ts';
+import { enrolled, formInput, pendingAuthenticator } from './common.ts';
 import { FactorError, type Authenticator, type Factor } from './types.ts';
 
 /** The questions offered (their words are in locales/en.json under factors.security-question.questions). */
@@ -49,8 +49,8 @@ export const securityQuestion: Factor<'security-question', SecurityQuestionInput
 
   parse: formInput(input),
 
-  async usable(user, ctx) {
-    return (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'security-question');
+  async usable(user, ctx, mine) {
+    return enrolled(user, ctx, 'security-question', mine);
   },
 
   enroll: {

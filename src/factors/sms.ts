@@ -7,9 +7,8 @@
  * SP 800-63B): never the default when the user has another. A provider failure is `unavailable`: the page
  * says so and offers another method; it never lets a sign-in through.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
-import { formInput, pendingAuthenticator } from './common.ts';
+import { enrolled, formInput, pendingAuthenticator } from './common.ts';
 import { maskPhone, SmsUnavailableError } from '../delivery/sms.ts';
 import { codeHasher, randomDigits } from './codes.ts';
 import { FactorError, type Factor, type FactorContext, type Pending, type Step } from './types.ts';
@@ -34,9 +33,11 @@ const NOT_MOBILE = new Set(['FIXED_LINE', 'TOLL_FREE', 'PREMIUM_RATE', 'SHARED_C
  * "+44 7911 123456", "0044 7911…" -> "+447911123456" (E.164); undefined unless it is a valid number in
  * international form that can take a text message.
  */
-export function toE164(value: string): string | undefined {
+export async function toE164(value: string): Promise<string | undefined> {
   const text = value.trim().replace(/^00/, '+');
   if (!text.startsWith('+') || text.length > 40) return undefined;
+  // Loaded when a number is first entered, not at start-up (its metadata of every country weighs about 6 MB).
+  const { parsePhoneNumberFromString } = await import('libphonenumber-js/max');
   const parsed = parsePhoneNumberFromString(text);
   if (!parsed?.isValid()) return undefined;
   const type = parsed.getType();
@@ -102,8 +103,8 @@ export const sms: Factor<'sms', SmsInput> = {
 
   parse: formInput(input),
 
-  async usable(user, ctx) {
-    return (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'sms' && typeof a.data.phone === 'string');
+  async usable(user, ctx, mine) {
+    return (await enrolled(user, ctx, 'sms', mine)).filter((a) => typeof a.data.phone === 'string');
   },
 
   enroll: {
@@ -112,7 +113,7 @@ export const sms: Factor<'sms', SmsInput> = {
     },
     async finish(p, given, user, ctx) {
       if (p.data.stage === 'phone') {
-        const phone = toE164(given.phone ?? '');
+        const phone = await toE164(given.phone ?? '');
         if (!phone) throw new FactorError('invalid_input', 'factors.sms.phoneInvalid');
         const mine = await sms.usable(user, ctx);
         if (mine.some((a) => a.data.phone === phone)) throw new FactorError('invalid_input', 'factors.sms.phoneTaken');

@@ -8,7 +8,7 @@
 import { generate, generateSecret, generateURI, verify as verifyCode } from 'otplib';
 import { renderSVG } from 'uqr';
 import { z } from 'zod';
-import { formInput, pendingAuthenticator } from './common.ts';
+import { enrolled, formInput, pendingAuthenticator } from './common.ts';
 import type { Config } from '../config.ts';
 import { FactorError, type Authenticator, type Factor } from './types.ts';
 
@@ -69,8 +69,8 @@ export const totp: Factor<'totp', TotpInput> = {
 
   parse: formInput(input),
 
-  async usable(user, ctx) {
-    return (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'totp' && a.secret);
+  async usable(user, ctx, mine) {
+    return (await enrolled(user, ctx, 'totp', mine)).filter((a) => a.secret);
   },
 
   enroll: {

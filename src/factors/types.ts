@@ -122,8 +122,11 @@ export interface Factor<K extends StepKind = StepKind, Input = unknown> {
   readonly challengeOnce: boolean;
   /** Edge validation of a submitted form into this factor's input. Throws FactorError('invalid_input'). */
   parse(body: Record<string, string>): Input;
-  /** The user's enrolled methods of this kind that can work now; [] means offer another. */
-  usable(user: User, ctx: FactorContext): Promise<Authenticator[]>;
+  /**
+   * The user's enrolled methods of this kind that can work now; [] means offer another. `mine`: the user's
+   * authenticators when the caller has them already (one query for every kind).
+   */
+  usable(user: User, ctx: FactorContext, mine?: readonly Authenticator[]): Promise<Authenticator[]>;
   enroll: {
     begin(user: User, ctx: FactorContext): Promise<Step<K>>;
     /** A new method, or the next step of a multi-step enrolment (a phone number, then its code). */

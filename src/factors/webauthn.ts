@@ -11,11 +11,9 @@
  * not only asked of the browser; a credential id can belong to one account only; a signature counter that
  * does not move forward is refused and logged; the backup flags are kept.
  */
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { z } from 'zod';
+import { enrolled, formInput } from './common.ts';
 import type { Config } from '../config.ts';
 import { DuplicateCredentialError, type Authenticator } from '../store/authenticators.ts';
 import type { User } from '../store/users.ts';
@@ -23,6 +21,9 @@ import { aaguidName } from './aaguids.ts';
 import { FactorError, type Factor, type FactorContext, type Pending, type Proof, type Step } from './types.ts';
 
 const COSE = { EdDSA: -8, ES256: -7, RS256: -257 } as const;
+
+/** Loaded on the first passkey ceremony, not at start-up (it and its ASN.1 parsers weigh about 13 MB). */
+const library = () => import('@simplewebauthn/server');
 const LABEL_MAX = 60;
 const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
 
@@ -79,6 +80,7 @@ const dataOf = (a: Authenticator) => a.data as unknown as PasskeyData;
 
 async function requestOptions(ctx: FactorContext, allow: Authenticator[] | undefined) {
   const { rpID } = rp(ctx.config);
+  const { generateAuthenticationOptions } = await library();
   return generateAuthenticationOptions({
     rpID, userVerification: 'required', timeout: ctx.config.webauthn.challengeTtlSeconds * 1000,
     ...(allow ? { allowCredentials: allow.map((a) => ({ id: a.externalId!, transports: dataOf(a).transports })) } : {}),
@@ -90,6 +92,7 @@ async function checkAssertion(ctx: FactorContext, a: Authenticator, challenge: u
   if (typeof challenge !== 'string') throw new FactorError('expired');
   const { rpID, origins } = rp(ctx.config);
   const stored = dataOf(a);
+  const { verifyAuthenticationResponse } = await library();
   let result;
   try {
     result = await verifyAuthenticationResponse({
@@ -140,20 +143,17 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
   multiple: true,
   challengeOnce: true,
 
-  parse(body) {
-    const parsed = input.safeParse(body);
-    if (!parsed.success) throw new FactorError('invalid_input');
-    return parsed.data;
-  },
+  parse: formInput(input),
 
-  async usable(user, ctx) {
-    return (await ctx.store.authenticators.listForUser(user.id)).filter((a) => a.kind === 'webauthn' && a.externalId && a.publicKey);
+  async usable(user, ctx, mine) {
+    return (await enrolled(user, ctx, 'webauthn', mine)).filter((a) => a.externalId && a.publicKey);
   },
 
   enroll: {
     async begin(user, ctx) {
       const { rpID } = rp(ctx.config);
       const existing = await webauthn.usable(user, ctx);
+      const { generateRegistrationOptions } = await library();
       const options = await generateRegistrationOptions({
         rpName: ctx.config.productName, rpID, userName: user.email, userDisplayName: user.name ?? user.email,
         userID: new Uint8Array(userHandle(user.id)), attestationType: 'none', timeout: ctx.config.webauthn.challengeTtlSeconds * 1000,
@@ -172,6 +172,7 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
       const challenge = p.data.challenge;
       if (typeof challenge !== 'string') throw new FactorError('expired');
       const { rpID, origins } = rp(ctx.config);
+      const { verifyRegistrationResponse } = await library();
       let result;
       try {
         result = await verifyRegistrationResponse({
