@@ -7,7 +7,8 @@ import { checkedForm } from '../http/csrf.ts';
 import { loadInteraction } from './load.ts';
 import { answerPasskeyOffer, passkeyOptions, passkeySignInStep, showOfferAgain } from './passkey.ts';
 import { renderLogin, signIn } from './sign-in.ts';
-import { giveUp, isStepUp, resend, showMethods, showSecondStep, startStepUp, verifySecondStep } from './step-up.ts';
+import { giveUp, resend, showMethods, showSecondStep, verifySecondStep } from './second-step.ts';
+import { isStepUp, startStepUp } from './step-up.ts';
 
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
