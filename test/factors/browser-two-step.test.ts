@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, openAppBrowser } from '../helpers/chromium.ts';
+import { backAtApp, launchChromium, openAppBrowser } from '../helpers/chromium.ts';
 import { smsConfig, startSmsReceiver, type SmsReceiver } from '../helpers/receiver.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -64,14 +64,7 @@ describe('two-step verification in Chromium', () => {
 
   /** Finishes at the app (consenting when asked) and returns the ID token's claims. */
   async function atApp(page: Page, callbacks: string[], checks: Parameters<RelyingParty['callback']>[1]) {
-    const allow = page.getByRole('button', { name: 'Allow' });
-    const before = callbacks.length;
-    for (let i = 0; i < 100 && callbacks.length === before; i++) {
-      if (await allow.isVisible().catch(() => false)) await allow.click().catch(() => {});
-      await page.waitForTimeout(100);
-    }
-    assert.ok(callbacks.length > before, `back at the app; stuck at ${page.url()}`);
-    return (await rp.callback(callbacks.at(-1)!, checks)).claims()!;
+    return (await rp.callback(await backAtApp(page, callbacks), checks)).claims()!;
   }
 
   const amrOf = (claims: Record<string, unknown>) => new Set(claims.amr as string[]);

@@ -58,3 +58,18 @@ export async function virtualAuthenticator(page: Page): Promise<{ authenticatorI
   })) as { authenticatorId: string };
   return { authenticatorId, send: (method, params) => cdp.send(method as never, params as never) as Promise<unknown> };
 }
+
+/**
+ * Waits until the browser is back at the app (a new entry in `callbacks`), allowing on the consent page if
+ * it is shown on the way; returns the URL the app was sent to.
+ */
+export async function backAtApp(page: Page, callbacks: string[]): Promise<string> {
+  const allow = page.getByRole('button', { name: 'Allow' });
+  const before = callbacks.length;
+  for (let i = 0; i < 100 && callbacks.length === before; i++) {
+    if (await allow.isVisible().catch(() => false)) await allow.click().catch(() => {});
+    await page.waitForTimeout(100);
+  }
+  if (callbacks.length === before) throw new Error(`not back at the app; stuck at ${page.url()}`);
+  return callbacks.at(-1)!;
+}
