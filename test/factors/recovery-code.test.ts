@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { accountKey } from '../../src/interaction/attempts.ts';
 import { formFields, post, signInToAccount, sleep, type Credentials } from '../account/helpers.ts';
 import { CookieClient, type Page } from '../helpers/browser.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import {
-  addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, enrolQuestion, enrolTotp, nowSeconds, recoveryCodesOn, totpCode,
+  addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, type Browsed, enrolQuestion, enrolTotp, failureCount, leftSecondStep, nowSeconds, recoveryCodesOn, throughToApp, totpCode,
 } from '../helpers/two-step.ts';
 
 const MFA = 'urn:latchkey:acr:mfa';
@@ -17,10 +16,8 @@ const CODE_SHAPE = /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ
 const WRONG = /That recovery code is not right, or it was already used\./;
 const THROTTLED = /Too many failed attempts\. Wait \d+ seconds/;
 
-type Browsed = Page & { stoppedAt?: string };
 
-/** The sign-in left the second step: at the app, or at its consent page on the way there. */
-const passed = (page: Browsed) => !!page.stoppedAt || /\/confirm"/.test(page.body);
+const passed = leftSecondStep;
 
 describe('recovery codes', () => {
   let server: TestServer;
@@ -58,10 +55,7 @@ describe('recovery codes', () => {
     return { user, key: app.key, codes };
   }
 
-  async function failures(email: string): Promise<number> {
-    const row = await knex()('counters').where({ key: accountKey(email) }).first('count');
-    return Number(row?.count ?? 0);
-  }
+  const failures = (email: string) => failureCount(knex(), email);
 
   /** A fresh browser asked for mfa: password accepted, then "Try another way", then "Use a recovery code". */
   async function atRecoveryStep(user: Credentials) {
@@ -85,13 +79,7 @@ describe('recovery codes', () => {
 
   const submitCode = (browser: CookieClient, page: Page, code: string) => browser.submit(page, '/verify', { code });
 
-  async function toApp(browser: CookieClient, page: Browsed, checks: Awaited<ReturnType<RelyingParty['authorization']>>['checks']) {
-    let p = page;
-    if (!p.stoppedAt && /\/confirm"/.test(p.body)) p = await browser.submit(p, '/confirm');
-    const at = p.stoppedAt;
-    assert.ok(at && at.startsWith(REDIRECT), `back at the app, got ${p.status} at ${p.url}: ${p.body.slice(0, 300)}`);
-    return (await rp.callback(at, checks)).claims()!;
-  }
+  const toApp = (browser: CookieClient, page: Browsed, checks: Parameters<RelyingParty['callback']>[1]) => throughToApp(browser, page, rp, checks);
 
   /** Signs in to the account page with the password and the authenticator app (a new device is asked for a second step). */
   async function signInToAccountWithApp(browser: CookieClient, user: Credentials, key: Buffer) {

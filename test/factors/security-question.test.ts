@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { accountKey } from '../../src/interaction/attempts.ts';
 import { formFields, sleep, signInToAccount, type Credentials } from '../account/helpers.ts';
 import { CookieClient, type Page } from '../helpers/browser.ts';
 import { responseParams } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { addQuestion, addTotp, awaitFreshStep, nowSeconds, pendingOf, totpCode } from '../helpers/two-step.ts';
+import {
+  addQuestion, addTotp, awaitFreshStep, type Browsed, failureCount, leftSecondStep, nowSeconds, pendingOf, throughToApp, totpCode,
+} from '../helpers/two-step.ts';
 
 const ONE = 'urn:latchkey:acr:1fa';
 const MFA = 'urn:latchkey:acr:mfa';
@@ -16,7 +17,6 @@ const WRONG = /That answer is not right\./;
 const THROTTLED = /Too many failed attempts\. Wait \d+ seconds/;
 const QUESTION_PAGE = '/account/two-step/security-question';
 
-type Browsed = Page & { stoppedAt?: string };
 
 /** A small world per server: users, an app, the sign-in steps. */
 function world(get: () => TestServer) {
@@ -69,17 +69,8 @@ function world(get: () => TestServer) {
       return s;
     },
     answer: (browser: CookieClient, page: Page, answer: string) => browser.submit(page, '/verify', { answer }),
-    async toApp(browser: CookieClient, page: Browsed, checks: Awaited<ReturnType<RelyingParty['authorization']>>['checks'], party = rp) {
-      let p = page;
-      if (!p.stoppedAt && /\/confirm"/.test(p.body)) p = await browser.submit(p, '/confirm');
-      const at = p.stoppedAt;
-    assert.ok(at && at.startsWith(REDIRECT), `back at the app, got ${p.status} at ${p.url}: ${p.body.slice(0, 300)}`);
-      return (await party.callback(at, checks)).claims()!;
-    },
-    async failures(email: string): Promise<number> {
-      const row = await w.knex()('counters').where({ key: accountKey(email) }).first('count');
-      return Number(row?.count ?? 0);
-    },
+    toApp: (browser: CookieClient, page: Browsed, checks: Parameters<RelyingParty['callback']>[1], party = rp) => throughToApp(browser, page, party, checks),
+    failures: (email: string) => failureCount(w.knex(), email),
     async wrongPassword(user: Credentials) {
       const { page } = await w.afterPassword({ email: user.email, password: 'not the right password' });
       return page;
@@ -88,8 +79,7 @@ function world(get: () => TestServer) {
   return w;
 }
 
-/** The sign-in left the second step: at the app, or at its consent page on the way there. */
-const passed = (page: Browsed) => !!page.stoppedAt || /\/confirm"/.test(page.body);
+const passed = leftSecondStep;
 
 describe('the security question', () => {
   let server: TestServer;

@@ -14,7 +14,9 @@ import { sleep } from '../helpers/oauth.ts';
 import { smsConfig, startSmsReceiver, TWILIO_SID, TWILIO_TOKEN, WEBHOOK_SECRET, type ReceivedSms, type SmsReceiver } from '../helpers/receiver.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { addQuestion, addRecoveryCodes, addSmsPhone, addTotp, recoveryCodesOn } from '../helpers/two-step.ts';
+import {
+  addQuestion, addRecoveryCodes, addSmsPhone, addTotp, failureCount, recoveryCodesOn,
+} from '../helpers/two-step.ts';
 
 const MFA = 'urn:latchkey:acr:mfa';
 const REDIRECT = 'http://localhost:9999/cb';
@@ -101,10 +103,7 @@ describe('codes by text message', { concurrency: true }, () => {
       /** Texts received by this user's phone since `since`. */
       const textsTo = (phone: string, since = 0) => receiver.messages.slice(since).filter((m) => m.to === phone);
 
-      async function failures(email: string): Promise<number> {
-        const row = await knex()('counters').where({ key: accountKey(email) }).first('count');
-        return (row?.count as number | undefined) ?? 0;
-      }
+      const failures = (email: string) => failureCount(knex(), email);
 
       /** Lets the resend interval pass without waiting for it (the window is the database's, like every counter). */
       async function endResendInterval(userId: string) {

@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { codeAt } from '../../src/factors/totp.ts';
-import { accountKey } from '../../src/interaction/attempts.ts';
 import { signInToAccount, sleep, type Credentials } from '../account/helpers.ts';
 import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import {
-  addTotp, awaitFreshStep, base32Decode, enrolQuestion, enrolTotp, nowSeconds, pendingOf, recoveryCodesOn, totpCode,
+  addTotp, awaitFreshStep, base32Decode, type Browsed, enrolQuestion, enrolTotp, failureCount, leftSecondStep, nowSeconds, pendingOf, recoveryCodesOn, throughToApp, totpCode,
 } from '../helpers/two-step.ts';
 
 const MFA = 'urn:latchkey:acr:mfa';
@@ -25,7 +24,6 @@ const RFC_VECTORS: [number, string][] = [
   [1234567890, '89005924'], [2000000000, '69279037'], [20000000000, '65353130'],
 ];
 
-type Browsed = Page & { stoppedAt?: string };
 
 /** A code of `digits` digits that no step from two before to two after now would accept. */
 function wrongCode(key: Buffer, digits = 6): string {
@@ -37,8 +35,7 @@ function wrongCode(key: Buffer, digits = 6): string {
   }
 }
 
-/** The sign-in left the second step: at the app, or at its consent page on the way there. */
-const passed = (page: Browsed) => !!page.stoppedAt || /\/confirm"/.test(page.body);
+const passed = leftSecondStep;
 
 /** A small world per server: users, an app that asks for mfa, the sign-in steps. */
 function world(get: () => TestServer) {
@@ -80,19 +77,9 @@ function world(get: () => TestServer) {
     },
     submitCode: (browser: CookieClient, page: Page, code: string) => browser.submit(page, '/verify', { code }),
     /** Through consent to the app; the ID token's claims. */
-    async toApp(browser: CookieClient, page: Browsed, checks: Awaited<ReturnType<RelyingParty['authorization']>>['checks']) {
-      let p = page;
-      if (!p.stoppedAt && /\/confirm"/.test(p.body)) p = await browser.submit(p, '/confirm');
-      const at = p.stoppedAt;
-    assert.ok(at && at.startsWith(REDIRECT), `back at the app, got ${p.status} at ${p.url}: ${p.body.slice(0, 300)}`);
-      assert.ok(new URL(at).searchParams.get('code'), `a code at the app, got ${at}`);
-      return (await rp.callback(at, checks)).claims()!;
-    },
+    toApp: (browser: CookieClient, page: Browsed, checks: Parameters<RelyingParty['callback']>[1]) => throughToApp(browser, page, rp, checks),
     /** The account's shared failure counter (password and second step). */
-    async failures(email: string): Promise<number> {
-      const row = await w.knex()('counters').where({ key: accountKey(email) }).first('count');
-      return Number(row?.count ?? 0);
-    },
+    failures: (email: string) => failureCount(w.knex(), email),
     async events(userId: string, type: string): Promise<number> {
       const rows = await w.knex()('security_events').where({ user_id: userId, type }).select('id');
       return rows.length;

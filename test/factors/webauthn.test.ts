@@ -8,7 +8,9 @@ import { responseParams } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
-import { addQuestion, addTotp, recoveryCodesOn } from '../helpers/two-step.ts';
+import {
+  addQuestion, addTotp, recoveryCodesOn, throughToApp,
+} from '../helpers/two-step.ts';
 import {
   addPasskey, COSE_ALG, FLAGS, newKeyPair, SoftPasskey, userHandleOf,
   type AssertionJSON, type CreationOptions, type RegistrationJSON, type RequestOptions,
@@ -139,14 +141,7 @@ function world(get: () => TestServer, name: string) {
       browser.submit(page, '/verify', { credential: JSON.stringify(credential) }),
 
     /** Through consent to the app; the ID token's claims. */
-    async toApp(browser: CookieClient, page: Browsed, checks: Checks) {
-      let p = page;
-      if (!p.stoppedAt && /\/confirm"/.test(p.body)) p = await browser.submit(p, '/confirm');
-      const at = p.stoppedAt;
-      assert.ok(at && at.startsWith(REDIRECT), `back at the app, got ${p.status} at ${p.url}: ${p.body.slice(0, 300)}`);
-      assert.ok(new URL(at).searchParams.get('code'), `a code at the app, got ${at}`);
-      return (await rp.callback(at, checks)).claims()!;
-    },
+    toApp: (browser: CookieClient, page: Browsed, checks: Checks) => throughToApp(browser, page, rp, checks),
     /** Refused on the page (4xx, the message), not sent on to the app or its consent page. */
     refused(page: Browsed, message: RegExp) {
       assert.ok(page.status >= 400 && page.status < 500, `refused, got ${page.status} at ${page.url}`);

@@ -4,8 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import type { Knex } from 'knex';
+import { accountKey } from '../../src/interaction/attempts.ts';
 import type { CookieClient, Page } from './browser.ts';
 import { findForm } from './browser.ts';
+import type { RelyingParty } from './rp.ts';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -133,4 +136,29 @@ export async function addRecoveryCodes(store: StoreLike, userId: string, count =
   await store.authenticators.insert({ userId, kind: 'recovery-code', label: 'Recovery codes', data: { count } });
   await store.codes.replaceSet('recovery_code', userId, codes, 86400 * 365);
   return codes.map((c) => c.match(/.{4}/g)!.join('-'));
+}
+
+/** A page the cookie client stopped at, or the redirect URI it was sent to. */
+export type Browsed = Page & { stoppedAt?: string };
+
+/** The sign-in left the second step: at the app, or at its consent page on the way there. */
+export const leftSecondStep = (page: Browsed) => !!page.stoppedAt || /\/confirm"/.test(page.body);
+
+/**
+ * Through the consent page when it is shown, back at the app's redirect URI with a code; the claims of the
+ * ID token the app gets for it.
+ */
+export async function throughToApp(browser: CookieClient, page: Browsed, rp: RelyingParty, checks: Parameters<RelyingParty['callback']>[1]) {
+  let p = page;
+  if (!p.stoppedAt && /\/confirm"/.test(p.body)) p = await browser.submit(p, '/confirm');
+  const at = p.stoppedAt;
+  assert.ok(at && at.startsWith(rp.redirectUri), `back at the app, got ${p.status} at ${p.url}: ${p.body.slice(0, 300)}`);
+  assert.ok(new URL(at).searchParams.get('code'), `a code at the app, got ${at}`);
+  return (await rp.callback(at, checks)).claims()!;
+}
+
+/** The account's shared failure counter (wrong passwords and wrong second steps), as stored. */
+export async function failureCount(knex: Knex, email: string): Promise<number> {
+  const row = await knex('counters').where({ key: accountKey(email) }).first('count');
+  return Number(row?.count ?? 0);
 }
