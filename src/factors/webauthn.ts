@@ -87,6 +87,12 @@ async function requestOptions(ctx: FactorContext, allow: Authenticator[] | undef
   });
 }
 
+/** A signature counter that did not move forward: audited in the log, refused like a replay. */
+function counterRefused(ctx: FactorContext, a: Authenticator, storedCounter: number, newCounter?: number): FactorError {
+  ctx.log.warn({ authenticatorId: a.id, userId: a.userId, storedCounter, newCounter }, 'passkey signature counter did not move forward: refused (a cloned authenticator?)');
+  return new FactorError('replayed', 'factors.webauthn.counter');
+}
+
 /** Checks an assertion for this credential against the challenge that was taken out; the proof. */
 async function checkAssertion(ctx: FactorContext, a: Authenticator, challenge: unknown, response: AuthenticationResponseJSON): Promise<Proof> {
   if (typeof challenge !== 'string') throw new FactorError('expired');
@@ -102,8 +108,7 @@ async function checkAssertion(ctx: FactorContext, a: Authenticator, challenge: u
   } catch (err) {
     const message = (err as Error).message;
     if (/counter/i.test(message)) {
-      ctx.log.warn({ authenticatorId: a.id, userId: a.userId, storedCounter: stored.counter }, 'passkey signature counter did not move forward: refused (a cloned authenticator?)');
-      throw new FactorError('replayed', 'factors.webauthn.counter');
+      throw counterRefused(ctx, a, stored.counter);
     }
     ctx.log.info({ authenticatorId: a.id, reason: message }, 'passkey assertion refused');
     throw new FactorError('wrong_answer', 'factors.webauthn.refused');
@@ -115,13 +120,11 @@ async function checkAssertion(ctx: FactorContext, a: Authenticator, challenge: u
   }
   // Belt and braces: the library refuses a counter that does not increase; never store one that goes back.
   if ((info.newCounter > 0 || stored.counter > 0) && info.newCounter <= stored.counter) {
-    ctx.log.warn({ authenticatorId: a.id, userId: a.userId, storedCounter: stored.counter, newCounter: info.newCounter }, 'passkey signature counter did not move forward: refused (a cloned authenticator?)');
-    throw new FactorError('replayed', 'factors.webauthn.counter');
+    throw counterRefused(ctx, a, stored.counter, info.newCounter);
   }
   // Read, compare, then a conditional write: another sign-in that moved the counter first wins.
   if (!(await ctx.store.authenticators.updateData(a.id, { ...stored, counter: info.newCounter, backedUp: info.credentialBackedUp }, stored.counter))) {
-    ctx.log.warn({ authenticatorId: a.id, userId: a.userId, storedCounter: stored.counter, newCounter: info.newCounter }, 'passkey signature counter did not move forward: refused (a cloned authenticator?)');
-    throw new FactorError('replayed', 'factors.webauthn.counter');
+    throw counterRefused(ctx, a, stored.counter, info.newCounter);
   }
   return proofOf(a);
 }
