@@ -1,7 +1,8 @@
 /**
  * Brute-force limits, wrapped around a verify once, in the caller: `withAttempts(subject, verify)`.
  * Failures are counted per account (keyed by the normalised email, so unknown and existing accounts
- * behave alike) and per IP, in shared storage with atomic increments. Delays double after
+ * behave alike) and per IP, in shared storage. Each attempt is counted as a failure by one conditional
+ * write before its secret is checked, and given back if it was not one. Delays double after
  * `freeFailures`; after `lockAfter` consecutive failures the account waits for a password reset by email.
  */
 import { createHash } from 'node:crypto';
@@ -30,26 +31,43 @@ export class ThrottledError extends AppError {
 export function createAttempts(counters: CountersRepository, config: Config['throttle'], now: () => number = Date.now) {
   const delayFor = (failures: number) =>
     failures < config.freeFailures ? 0 : Math.min(config.maxDelaySeconds, 2 ** (failures - config.freeFailures));
+  const accountRule = { max: config.lockAfter, free: config.freeFailures, maxDelaySeconds: config.maxDelaySeconds };
 
-  async function check(s: Subject): Promise<void> {
+  /** Why an attempt was refused, read after the refusal: locked, or how long to wait. */
+  async function refusal(s: Subject): Promise<ThrottledError> {
     const acct = accountKey(s.email);
     const found = await counters.get([acct, ipKey(s.ip)]);
     const a = found.get(acct);
-    if (a && a.count >= config.lockAfter) throw new ThrottledError(0, true);
+    if (a && a.count >= config.lockAfter) return new ThrottledError(0, true);
     const waits: number[] = [];
     if (a) waits.push(a.updatedAt.getTime() + delayFor(a.count) * 1000 - now());
     const i = found.get(ipKey(s.ip));
     if (i && i.count >= config.ipMaxFailures) waits.push(i.expiresAt.getTime() - now());
-    const wait = Math.max(0, ...waits);
-    if (wait > 0) throw new ThrottledError(Math.ceil(wait / 1000), false);
+    // A refusal whose reason has passed by the time it is read (a parallel attempt given back): one second.
+    return new ThrottledError(Math.max(1, Math.ceil(Math.max(0, ...waits) / 1000)), false);
+  }
+
+  /**
+   * Counts the attempt as a failure before anything is checked (one conditional write per counter), or
+   * throws ThrottledError when it may not be made now. However many arrive at once, on however many
+   * instances, only those the limits allow get through to the check.
+   */
+  async function reserve(s: Subject): Promise<void> {
+    const acct = accountKey(s.email);
+    if (!(await counters.reserve(acct, config.accountWindowSeconds, accountRule))) throw await refusal(s);
+    if (!(await counters.reserve(ipKey(s.ip), config.ipWindowSeconds, { max: config.ipMaxFailures }))) {
+      await counters.release(acct, config.maxDelaySeconds);
+      throw await refusal(s);
+    }
+  }
+
+  /** Gives back a reserved attempt that was not a failure. */
+  async function release(s: Subject): Promise<void> {
+    await counters.release(accountKey(s.email), config.maxDelaySeconds);
+    await counters.release(ipKey(s.ip), 0);
   }
 
   return {
-    check,
-    async fail(s: Subject): Promise<void> {
-      await counters.increment(accountKey(s.email), config.accountWindowSeconds);
-      await counters.increment(ipKey(s.ip), config.ipWindowSeconds);
-    },
     async succeed(s: Subject): Promise<void> {
       await counters.reset([accountKey(s.email)]);
     },
@@ -58,26 +76,26 @@ export function createAttempts(counters: CountersRepository, config: Config['thr
       await counters.reset([accountKey(email)]);
     },
     /**
-     * Refuses while throttled, runs `verify`, and counts the outcome: a false/undefined result, or a
-     * FactorError for an answer that was checked and refused, is a failure (the error is thrown on).
-     * `resetOnSuccess: false` keeps the count after a success that is not the end of the sign-in (the
-     * password before a second step): only a completed sign-in clears it, so knowing the password never
-     * buys an attacker fresh guesses at the second step.
+     * Counts the attempt as a failure first (refusing it while throttled or locked), runs `verify`, and
+     * settles the outcome: a false/undefined result, a FactorError for an answer that was checked and
+     * refused, or an unexpected error stays a failure (the error is thrown on); a success, or a FactorError
+     * for an answer that was never checked (expired, unavailable), gives the failure back.
+     * `resetOnSuccess: false` keeps the earlier failures after a success that is not the end of the
+     * sign-in (the password before a second step): only a completed sign-in clears them, so knowing the
+     * password never buys an attacker fresh guesses at the second step.
      */
     async withAttempts<T>(s: Subject, verify: () => Promise<T | undefined | false>, opts: { resetOnSuccess?: boolean } = {}): Promise<T | undefined> {
-      await check(s);
+      await reserve(s);
       let result: T | undefined | false;
       try {
         result = await verify();
       } catch (err) {
-        if (err instanceof FactorError && err.counts) await this.fail(s);
+        if (err instanceof FactorError && !err.counts) await release(s);
         throw err;
       }
-      if (result === undefined || result === false) {
-        await this.fail(s);
-        return undefined;
-      }
-      if (opts.resetOnSuccess !== false) await this.succeed(s);
+      if (result === undefined || result === false) return undefined;
+      if (opts.resetOnSuccess === false) await release(s);
+      else await Promise.all([this.succeed(s), counters.release(ipKey(s.ip), 0)]);
       return result;
     },
   };

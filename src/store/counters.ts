@@ -1,5 +1,5 @@
 /**
- * Shared counters with expiry (throttling): one atomic statement per increment, so limits hold across
+ * Shared counters with expiry (throttling): one conditional statement per use, so limits hold across
  * instances and parallel requests. A counter past its expiry starts again from 1.
  */
 import { deleted, type Db } from './db.ts';
@@ -13,19 +13,6 @@ export interface Counter {
 
 export function countersRepository(db: Db) {
   return {
-    async increment(key: string, ttlSeconds: number): Promise<Counter> {
-      const res = await db.raw(
-        `insert into counters (key, count, expires_at) values (?, 1, now() + make_interval(secs => ?))
-         on conflict (key) do update set
-           count = case when counters.expires_at <= now() then 1 else counters.count + 1 end,
-           updated_at = now(),
-           expires_at = now() + make_interval(secs => ?)
-         returning count, updated_at, expires_at`,
-        [key, ttlSeconds, ttlSeconds],
-      );
-      const row = res.rows[0] as { count: number; updated_at: Date; expires_at: Date };
-      return { count: row.count, updatedAt: row.updated_at, expiresAt: row.expires_at };
-    },
     /**
      * Counts one use of a fixed-window quota in one atomic statement: true when it fits (at most `max` per
      * `windowSeconds`, the window starting at the first use), false and nothing counted when it is used up.
@@ -42,6 +29,40 @@ export function countersRepository(db: Db) {
         [key, windowSeconds, max],
       );
       return res.rows.length === 1;
+    },
+    /**
+     * Counts one attempt before it is made, in one conditional write: the counter (sliding expiry) goes up
+     * only when the attempt may be made now, and the answer says whether it did. A counter past its expiry
+     * starts again. `max`: refused from this many on. `free`/`maxDelaySeconds`: from `free` on, each attempt
+     * waits 2^(count - free) s (at most `maxDelaySeconds`) after the one before. Parallel requests queue on
+     * the row, so however many arrive at once, only as many as the rule allows are counted and let through.
+     */
+    async reserve(key: string, ttlSeconds: number, rule: { max: number; free?: number; maxDelaySeconds?: number }): Promise<boolean> {
+      const free = rule.free ?? rule.max;
+      const res = await db.raw(
+        `insert into counters (key, count, expires_at) values (?, 1, now() + make_interval(secs => ?))
+         on conflict (key) do update set
+           count = case when counters.expires_at <= now() then 1 else counters.count + 1 end,
+           updated_at = now(),
+           expires_at = excluded.expires_at
+         where counters.expires_at <= now()
+            or (counters.count < ?::int and (counters.count < ?::int
+                or counters.updated_at + make_interval(secs => least(?::float8, power(2::float8, (counters.count - ?::int)::float8))) <= now()))
+         returning count`,
+        [key, ttlSeconds, rule.max, free, rule.maxDelaySeconds ?? 0, free],
+      );
+      return res.rows.length === 1;
+    },
+    /**
+     * Gives back an attempt `reserve` counted that turned out not to be a failure. The wait it started is
+     * given back too: the attempt was allowed, so the next one is, as it would have been without it.
+     */
+    async release(key: string, maxDelaySeconds: number): Promise<void> {
+      await db.raw(
+        `update counters set count = count - 1, updated_at = least(updated_at, now() - make_interval(secs => ?::float8))
+         where key = ? and count > 0 and expires_at > now()`,
+        [maxDelaySeconds, key],
+      );
     },
     async get(keys: string[]): Promise<Map<string, Counter>> {
       if (keys.length === 0) return new Map();
