@@ -56,8 +56,8 @@ export function changePassword(deps: AccountDeps) {
 
     await deps.store.users.setPassword(user.id, await deps.hasher.hash(password));
     await deps.store.codes.revokeAll('password_reset', user.id);
-    const ended = signOutOthers ? await endOtherSessions(deps, user.id, account.oidcSessionUid) : 0;
-    await deps.events.record({ type: 'password.changed', userId: user.id, ...meta, details: { signedOutOthers: signOutOthers, sessionsEnded: ended } });
+    const ended = signOutOthers ? await endOtherSessions(deps, user.id, account.oidcSessionUid) : { sessions: 0, apps: [] };
+    await deps.events.record({ type: 'password.changed', userId: user.id, ...meta, details: { signedOutOthers: signOutOthers, sessionsEnded: ended.sessions, apps: ended.apps } });
     await notify(deps, user.email, 'password-changed', { email: user.email });
     doneRedirect(deps, ctx, '/account/security', 'password');
   };

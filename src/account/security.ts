@@ -10,6 +10,7 @@ import { requestMeta, type AccountContext, type AccountDeps } from './context.ts
 import { notify } from './notify.ts';
 import { doneRedirect, renderPage } from './page.ts';
 import { securityOverview } from './two-step.ts';
+import { appsJustSignedOut } from './end-sessions.ts';
 
 const PREFERENCES: readonly VerificationPreference[] = ['always', 'risky'];
 
@@ -22,6 +23,7 @@ export function showSecurity(deps: AccountDeps) {
     renderPage(deps, ctx, 'account/security.njk', 'security', {
       ...(await securityOverview(deps, ctx.state.user)),
       preference: ctx.state.user.verificationPreference,
+      appsSignedOut: await appsJustSignedOut(deps, ctx.state.user.id, ctx.query.done),
     });
   };
 }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { UserSession } from '../store/sessions.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
-import { endOtherSessions, endUserSession } from './end-sessions.ts';
+import { appsJustSignedOut, endOtherSessions, endUserSession } from './end-sessions.ts';
 import { doneRedirect, formatTime, renderPage } from './page.ts';
 import { maskIp } from './place.ts';
 import { parseUserAgent } from './user-agent.ts';
@@ -42,7 +42,7 @@ async function show(deps: AccountDeps, ctx: AccountContext, vars: Record<string,
 
 export function showSessions(deps: AccountDeps) {
   return async function sessionsPage(ctx: AccountContext) {
-    await show(deps, ctx);
+    await show(deps, ctx, { appsSignedOut: await appsJustSignedOut(deps, ctx.state.user.id, ctx.query.done) });
   };
 }
 
@@ -51,10 +51,9 @@ export function signOutSession(deps: AccountDeps) {
     const { user, account } = ctx.state;
     const parsed = signOutForm.safeParse(ctx.state.form);
     // This browser signs out with "Sign out" (the provider's logout), not from the list.
-    if (!parsed.success || parsed.data.session === account.oidcSessionUid || !(await endUserSession(deps, user.id, parsed.data.session))) {
-      return show(deps, ctx, { error: deps.render.t('account.sessions.gone') }, 400);
-    }
-    await deps.events.record({ type: 'session.signed_out', userId: user.id, ...requestMeta(ctx) });
+    const ended = parsed.success && parsed.data.session !== account.oidcSessionUid ? await endUserSession(deps, user.id, parsed.data.session) : undefined;
+    if (!ended) return show(deps, ctx, { error: deps.render.t('account.sessions.gone') }, 400);
+    await deps.events.record({ type: 'session.signed_out', userId: user.id, ...requestMeta(ctx), details: { apps: ended.apps } });
     doneRedirect(deps, ctx, '/account/sessions', 'session');
   };
 }
@@ -63,7 +62,7 @@ export function signOutOthers(deps: AccountDeps) {
   return async function signOutAllOthers(ctx: AccountContext) {
     const { user, account } = ctx.state;
     const ended = await endOtherSessions(deps, user.id, account.oidcSessionUid);
-    await deps.events.record({ type: 'sessions.signed_out_others', userId: user.id, ...requestMeta(ctx), details: { sessionsEnded: ended } });
+    await deps.events.record({ type: 'sessions.signed_out_others', userId: user.id, ...requestMeta(ctx), details: { sessionsEnded: ended.sessions, apps: ended.apps } });
     doneRedirect(deps, ctx, '/account/sessions', 'sessions');
   };
 }

@@ -1,8 +1,8 @@
 /**
  * Ending a session, or an app's access, from outside oidc-provider's own endpoints (the account page's
  * "sign out" of another session, "sign out my other sessions", "Remove access"). It does what oidc-provider's
- * logout does: back-channel logout tokens to the apps of the session, its grants revoked unless they outlive
- * logout (offline access), the Session row destroyed.
+ * logout does: back-channel logout tokens to the apps of the session, its grants revoked, the Session row
+ * destroyed; and, asked by the user, also the grants that outlive a logout (offline access).
  */
 import type Provider from 'oidc-provider';
 import type { Logger } from '../log.ts';
@@ -39,12 +39,20 @@ export async function sendBackchannelLogouts(provider: Provider, accountId: stri
   }));
 }
 
-/** Ends one oidc-provider session as a logout would. */
-export async function endSession(provider: Provider, session: Session, log: Logger): Promise<void> {
+/**
+ * Ends one oidc-provider session as a logout would. `endOfflineGrants` (the user ending a session from the
+ * account page, or a password change signing out the others) also revokes the grants that outlive a
+ * logout: whoever held that session keeps no refresh token. Returns the apps whose grants were revoked.
+ */
+export async function endSession(provider: Provider, session: Session, log: Logger, opts: { endOfflineGrants?: boolean } = {}): Promise<string[]> {
   const authorizations: Authorizations = session.authorizations ?? {};
   if (session.accountId) await sendBackchannelLogouts(provider, session.accountId, authorizations, log);
-  for (const authorization of Object.values(authorizations)) {
-    if (authorization.grantId && !authorization.persistsLogout) await revokeGrant(provider, authorization.grantId);
+  const revoked: string[] = [];
+  for (const [clientId, authorization] of Object.entries(authorizations)) {
+    if (!authorization.grantId || (authorization.persistsLogout && !opts.endOfflineGrants)) continue;
+    await revokeGrant(provider, authorization.grantId);
+    revoked.push(clientId);
   }
   await session.destroy();
+  return revoked;
 }

@@ -403,7 +403,7 @@ describe('the account page over HTTP', () => {
     assert.equal((await browser.follow('/account')).status, 200, 'this browser stays signed in');
     const events = await store().events.forUser(user.id);
     const event = events.find((e) => e.type === 'password.changed');
-    assert.deepEqual(event?.details, { signedOutOthers: true, sessionsEnded: 1 });
+    assert.deepEqual(event?.details, { signedOutOthers: true, sessionsEnded: 1, apps: [rp.client.clientId] });
   });
 
   it('lists sessions, marks this one, signs out another one or all others', async () => {

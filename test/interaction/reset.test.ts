@@ -200,6 +200,8 @@ describe('password reset by email', () => {
     assert.equal((await silent(elsewhere, ledger)).get('error'), 'login_required');
     await rejectsWith(oidc.refreshTokenGrant(rp.config, tokens.refresh_token!), 'invalid_grant', 'the refresh token is revoked');
     await assert.rejects(oidc.fetchUserInfo(rp.config, tokens.access_token, user.id), 'the access token is revoked');
+    assert.equal((await oidc.tokenIntrospection(rp.config, tokens.refresh_token!)).active, false, 'the refresh token is inactive');
+    assert.equal((await oidc.tokenIntrospection(rp.config, tokens.access_token)).active, false, 'the access token is inactive');
 
     // The app with back-channel logout is told, for this user.
     for (let i = 0; i < 50 && receiver.tokens.length === 0; i++) await sleep(100);

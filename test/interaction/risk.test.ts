@@ -561,6 +561,8 @@ describe('risk rules', () => {
 
       for (const browser of [intruder, owner]) assert.equal(responseParams(await silentAt(browser)).get('error'), 'login_required');
       await rejectsWith(oidc.refreshTokenGrant(rp.config, tokens.refresh_token), 'invalid_grant');
+      assert.equal((await oidc.tokenIntrospection(rp.config, tokens.refresh_token)).active, false, 'the refresh token is inactive');
+      assert.equal((await oidc.tokenIntrospection(rp.config, tokens.access_token)).active, false, 'the access token is inactive');
       const devices = server.server.services.store.devices;
       assert.equal(await devices.isKnown(user.id, deviceHash(intruderDevice)), false, 'that device is forgotten');
       assert.equal(await devices.isKnown(user.id, deviceHash(ownerDevice)), true, "the owner's device is not");
