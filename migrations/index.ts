@@ -2,6 +2,7 @@
 import * as initial from './001_initial.ts';
 import * as account from './002_account.ts';
 import * as twoStep from './003_two_step.ts';
+import * as revokedGrants from './004_revoked_grants.ts';
 
 export interface Migration {
   name: string;
@@ -13,4 +14,5 @@ export const migrations: Migration[] = [
   { name: '001_initial', ...initial },
   { name: '002_account', ...account },
   { name: '003_two_step', ...twoStep },
+  { name: '004_revoked_grants', ...revokedGrants },
 ];

@@ -23,6 +23,7 @@ import { signUpRoutes } from './interaction/sign-up.ts';
 import { verifyEmailRoutes } from './interaction/verify-email.ts';
 import { createProviderHolder, type ProviderHolder } from './oidc/current.ts';
 import type { Services } from './services.ts';
+import { postToGet } from './oidc/post-methods.ts';
 
 export interface App {
   koa: Koa;
@@ -60,6 +61,7 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(resetRoutes(deps).routes())
     .use(notMeRoutes(deps).routes())
     .use(accountRoutes(deps).routes())
+    .use(postToGet(['/auth', '/session/end']))
     .use(async function protocol(ctx) {
       const provider = providers.current();
       let handle = callbacks.get(provider);

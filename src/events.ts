@@ -12,7 +12,7 @@ export type EventType =
   | 'verification.changed' | 'session.signed_out' | 'sessions.signed_out_others' | 'app.access_removed'
   // two-step verification
   | 'sign_in.second_step' | 'two_step.verified' | 'two_step.failed'
-  | 'two_step.added' | 'two_step.changed' | 'two_step.renamed' | 'two_step.removed' | 'recovery_codes.generated'
+  | 'two_step.added' | 'two_step.changed' | 'two_step.renamed' | 'two_step.removed' | 'recovery_codes.generated' | 'recovery_code.used'
   | 'device.forgotten' | 'account.not_me';
 
 export interface EventInput {

@@ -36,7 +36,7 @@ Commands:
   users add --email E [--name N] [--admin] --password-stdin [--json]
   users list [--json]
   clients add --name N --redirect-uri U [--redirect-uri U2 …] [--post-logout-redirect-uri U …]
-              [--backchannel-logout-uri U] [--grant-type T …] [--public] [--auth-method M]
+              [--backchannel-logout-uri U] [--grant-type T …] [--public] [--auth-method M] [--no-pkce]
               [--id-token-alg RS256|ES256|EdDSA] [--minimum-acr LEVEL] [--resource-server] [--json]
   clients list [--json]
   clients remove CLIENT_ID
@@ -128,7 +128,7 @@ export async function runCommand(argv: string[], services: Services, io: Command
           'post-logout-redirect-uri': { type: 'string', multiple: true }, 'backchannel-logout-uri': { type: 'string' },
           'grant-type': { type: 'string', multiple: true }, public: { type: 'boolean' }, 'auth-method': { type: 'string' },
           'id-token-alg': { type: 'string' }, 'minimum-acr': { type: 'string' }, 'resource-server': { type: 'boolean' },
-          json: { type: 'boolean' },
+          'no-pkce': { type: 'boolean' }, json: { type: 'boolean' },
         });
         if (!values.name) throw new UsageError('--name is required');
         // The provider validates the ID token algorithm against its keys: on a database no server has started
@@ -146,6 +146,7 @@ export async function runCommand(argv: string[], services: Services, io: Command
           ...(values['grant-type'] ? { grantTypes: values['grant-type'] as never } : {}),
           public: !!values.public,
           resourceServer: !!values['resource-server'],
+          pkce: !values['no-pkce'],
           ...(values['auth-method'] ? { authMethod: values['auth-method'] as never } : {}),
           ...(values['id-token-alg'] ? { idTokenAlg: values['id-token-alg'] as never } : {}),
           ...(values['minimum-acr'] ? { minimumAcr: values['minimum-acr'] as never } : {}),

@@ -9,7 +9,7 @@ import { createRenderer } from '../http/render.ts';
 import type { Logger } from '../log.ts';
 
 export type MailTemplate = 'verify-email' | 'reset-password' | 'email-changed' | 'password-changed' | 'new-sign-in' | 'signup-existing'
-  | 'confirm-email-change' | 'email-change-requested' | 'verification-changed' | 'two-step-changed';
+  | 'confirm-email-change' | 'email-change-requested' | 'verification-changed' | 'two-step-changed' | 'recovery-code-used';
 
 export interface Mailer {
   send(to: string, template: MailTemplate, vars: Record<string, unknown>): Promise<void>;

@@ -118,6 +118,13 @@ async function checkAssertion(ctx: FactorContext, a: Authenticator, challenge: u
     ctx.log.info({ authenticatorId: a.id, reason: result.verified ? 'user not verified' : 'signature not valid' }, 'passkey assertion refused');
     throw new FactorError('wrong_answer', 'factors.webauthn.refused');
   }
+  // Backup eligibility is fixed for a credential's life (WebAuthn L3 §6.1.3): one that changed is not the
+  // authenticator that registered (a copy, or a changed one), and would get a proof it does not deserve.
+  if ((info.credentialDeviceType === 'multiDevice') !== stored.backupEligible) {
+    ctx.log.warn({ authenticatorId: a.id, userId: a.userId, registeredBackupEligible: stored.backupEligible },
+      'passkey backup-eligible flag changed since registration: refused (a cloned or changed authenticator?)');
+    throw new FactorError('wrong_answer', 'factors.webauthn.changed');
+  }
   // Belt and braces: the library refuses a counter that does not increase; never store one that goes back.
   if ((info.newCounter > 0 || stored.counter > 0) && info.newCounter <= stored.counter) {
     throw counterRefused(ctx, a, stored.counter, info.newCounter);

@@ -5,26 +5,30 @@ import { AppError } from '../errors.ts';
 
 const LIMIT = 64 * 1024;
 
-async function readRaw(ctx: Context): Promise<string> {
+async function readRaw(ctx: Context, limit = LIMIT): Promise<string> {
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > LIMIT) throw new AppError('request.too_large', 413, 'The request is too large.');
+  if (declared > limit) throw new AppError('request.too_large', 413, 'The request is too large.');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > LIMIT) throw new AppError('request.too_large', 413, 'The request is too large.');
+    if (size > limit) throw new AppError('request.too_large', 413, 'The request is too large.');
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The body as a flat record of strings; repeated fields keep their last value. */
-export async function readForm(ctx: Context): Promise<Record<string, string>> {
+/** The urlencoded body as sent, repeated fields and all, at most `limit` bytes. */
+export async function readFormParams(ctx: Context, limit = LIMIT): Promise<URLSearchParams> {
   if (!ctx.is('application/x-www-form-urlencoded')) {
     throw new AppError('request.unsupported_media_type', 415, 'Send the form as application/x-www-form-urlencoded.');
   }
-  const text = await readRaw(ctx);
-  return Object.fromEntries(new URLSearchParams(text));
+  return new URLSearchParams(await readRaw(ctx, limit));
+}
+
+/** The body as a flat record of strings; repeated fields keep their last value. */
+export async function readForm(ctx: Context): Promise<Record<string, string>> {
+  return Object.fromEntries(await readFormParams(ctx));
 }
 
 export async function readJson(ctx: Context): Promise<unknown> {

@@ -54,17 +54,25 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
     type: 'sign_in.succeeded', userId: user.id, ...meta,
     details: { amr: level.amr, acr: level.acr, client: details.params.client_id, ...(reasons.length ? { reasons } : {}), ...(added ? { newDevice: true } : {}) },
   });
+  // A recovery code is a last resort: its use is always news, on a known device too, with how many are left.
+  const recovery = proofs.some((p) => p.kind === 'recovery-code');
+  const left = recovery ? await deps.store.codes.countLive('recovery_code', user.id) : 0;
+  if (recovery) {
+    await deps.events.record({ type: 'recovery_code.used', userId: user.id, ...meta, details: { left, client: details.params.client_id } });
+  }
   // The first device of an account is not news; a new one after that is.
-  if (added && devicesBefore > 0 && deps.config.risk.newDeviceAlert) {
-    inBackground(deps.log, 'new device alert', async () => {
+  const newDevice = added && devicesBefore > 0 && deps.config.risk.newDeviceAlert;
+  if (recovery || newDevice) {
+    inBackground(deps.log, recovery ? 'recovery code alert' : 'new device alert', async () => {
       const token = await deps.store.codes.issue('not_me', user.id, NOT_ME_TTL_SECONDS, { deviceHash: deviceHash(id) });
       const masked = maskIp(meta.ip);
       const place = deps.geoip?.lookup(meta.ip)?.country;
-      await deps.mailer.send(user.email, 'new-sign-in', {
+      await deps.mailer.send(user.email, recovery ? 'recovery-code-used' : 'new-sign-in', {
         device: describeDevice(deps, meta.userAgent),
         place: [masked, place].filter(Boolean).join(', ') || deps.render.t('account.sessions.placeUnknown'),
         time: new Date().toUTCString(),
         notMeLink: `${deps.config.issuer}/not-me?token=${token}`,
+        ...(recovery ? { left } : {}),
       });
     });
   }

@@ -6,13 +6,18 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Store } from '../store/index.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
 
-export function createAdapterClass(store: Store) {
+/**
+ * `revokedGrantSeconds`: how long a revoked grant stays marked, at least the longest life of a token.
+ */
+export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
   return class DatabaseAdapter implements Adapter {
     constructor(readonly name: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.name === 'Client') throw new Error('clients are registered through Latchkey, not oidc-provider');
-      await store.oidc.upsert(this.name, id, payload as Payload, expiresIn);
+      // A token of a grant revoked meanwhile (a code redeemed twice in parallel): the request that would
+      // have answered it gets invalid_grant instead.
+      if (!(await store.oidc.upsert(this.name, id, payload as Payload, expiresIn))) throw new errors.InvalidGrant('grant revoked');
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -35,17 +40,26 @@ export function createAdapterClass(store: Store) {
     /**
      * oidc-provider checks `consumed` and then consumes, two steps that two instances (or two parallel
      * requests) can interleave. The conditional write decides: the loser gets invalid_grant, so a code
-     * or a rotating refresh token is redeemed exactly once.
+     * or a rotating refresh token is redeemed exactly once. A second use is a replay whether it comes
+     * after the first or alongside it (RFC 9700 §4.5.3): like oidc-provider for the later one, the grant
+     * is revoked with whatever the first use issued, and the mark keeps it so if the first is still storing.
      */
     async consume(id: string): Promise<void> {
       if (!(await store.oidc.consume(this.name, id))) {
         if (this.name === 'PushedAuthorizationRequest') throw new errors.InvalidRequestUri('request_uri already used');
+        const grantId = this.name === 'AuthorizationCode' || this.name === 'RefreshToken' ? await store.oidc.grantOf(this.name, id) : undefined;
+        if (grantId) await store.oidc.revokeGrant(grantId, revokedGrantSeconds);
         throw new errors.InvalidGrant(`${this.name === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
       }
     }
 
+    /**
+     * A destroyed grant is revoked for good (a code redeemed twice, a refresh token replayed, a sign-out,
+     * "Remove access"): no token of it is stored or found again, even one a parallel request was issuing.
+     */
     async destroy(id: string): Promise<void> {
-      await store.oidc.destroy(this.name, id);
+      if (this.name === 'Grant') await store.oidc.revokeGrant(id, revokedGrantSeconds);
+      else await store.oidc.destroy(this.name, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -48,11 +48,14 @@ export const clientInput = z
     idTokenAlg: z.enum(ID_TOKEN_ALGS, { message: `ID token algorithm must be one of ${ID_TOKEN_ALGS.join(', ')}` }).optional(),
     resourceServer: z.boolean().default(false),
     minimumAcr: z.enum(LEVELS as unknown as [Acr, ...Acr[]], { message: `minimum level must be one of ${LEVELS.join(', ')}` }).optional(),
+    /** PKCE (S256) on every authorization request; false only for an old confidential app that cannot send it. */
+    pkce: z.boolean().default(true),
   })
   .superRefine((c, ctx) => {
     if (c.resourceServer && c.public) ctx.addIssue({ code: 'custom', message: 'a resource server must authenticate: not --public' });
     const grants = c.grantTypes ?? ['authorization_code', 'refresh_token'];
     const method = c.authMethod ?? (c.public ? 'none' : 'client_secret_basic');
+    if (c.public && !c.pkce) ctx.addIssue({ code: 'custom', message: 'a public client must use PKCE: --no-pkce is only for confidential clients' });
     if (c.public && method !== 'none') ctx.addIssue({ code: 'custom', message: 'a public client has no secret, so its auth method is none' });
     if (!c.public && method === 'none') ctx.addIssue({ code: 'custom', message: 'auth method none needs --public' });
     if (method === 'none' && grants.includes('client_credentials')) {
@@ -92,6 +95,7 @@ export function toMetadata(input: z.output<typeof clientInput>): Record<string, 
     ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     ...(input.minimumAcr ? { minimum_acr: input.minimumAcr } : {}),
     ...(input.resourceServer ? { resource_server: true } : {}),
+    ...(input.pkce ? {} : { pkce_optional: true }),
   };
 }
 

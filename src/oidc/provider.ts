@@ -32,7 +32,7 @@ const clientName = (ctx: KoaContextWithOIDC) => {
 export function createProvider({ config, store, render, log, jwks }: ProviderDeps): Provider {
   const resourceScopes = Object.values(config.resources).flatMap((r) => r.scope.split(' '));
   const configuration: Configuration = {
-    adapter: createAdapterClass(store),
+    adapter: createAdapterClass(store, Math.max(...Object.values(config.ttl))),
     jwks: jwks as Configuration['jwks'],
     // The hosted account page (src/account): a first-party client, with its grant implied (no consent page).
     clients: [accountClientMetadata(config, render.t('account.clientName', { product: config.productName }))],
@@ -64,11 +64,15 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'none'],
     allowOmittingSingleRegisteredRedirectUri: false,
+    // PKCE (S256) from every client, confidential ones too (RFC 9700 §2.1.1): a stolen or injected code is
+    // useless without the verifier. An old app that cannot send it is registered with --no-pkce
+    // (pkce_optional); a public client never can be.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || client.metadata().pkce_optional !== true },
     extraClientMetadata: {
-      properties: ['minimum_acr', 'resource_server'],
+      properties: ['minimum_acr', 'resource_server', 'pkce_optional'],
       validator(_ctx, key, value) {
-        if (key === 'resource_server' && value !== undefined && typeof value !== 'boolean') {
-          throw new errors.InvalidClientMetadata('resource_server must be a boolean');
+        if ((key === 'resource_server' || key === 'pkce_optional') && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
         if (key === 'minimum_acr' && value !== undefined && !isAcr(value)) {
           throw new errors.InvalidClientMetadata(`minimum_acr must be one of ${LEVELS.join(', ')}`);

@@ -12,8 +12,11 @@ const ACCOUNT_TOKEN_KINDS = ['AccessToken', 'RefreshToken', 'AuthorizationCode',
 interface Row { kind: string; id: string; payload: Payload; grant_id: string | null; user_code: string | null;
   uid: string | null; account_id: string | null; expires_at: Date | null; consumed_at: Date | null }
 
+/** Live: not expired, and not a token of a revoked grant. */
 const live = (q: import('knex').Knex.QueryBuilder, db: Db) =>
-  q.andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
+  q.andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()))
+    .andWhere((w) => w.whereNotIn('oidc_payloads.kind', ACCOUNT_TOKEN_KINDS).orWhereNull('oidc_payloads.grant_id').orWhereNotExists(
+      db('revoked_grants').whereRaw('revoked_grants.grant_id = oidc_payloads.grant_id').andWhere('revoked_grants.expires_at', '>', db.fn.now())));
 
 function withConsumed(row: Row | undefined): Payload | undefined {
   if (!row) return undefined;
@@ -22,15 +25,21 @@ function withConsumed(row: Row | undefined): Payload | undefined {
 
 export function oidcPayloadsRepository(db: Db) {
   return {
-    async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<void> {
-      await db.raw(
+    /** Stores a payload; false, and nothing stored, for a token of a revoked grant. */
+    async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<boolean> {
+      const grantId = payload.grantId ?? null;
+      const guarded = grantId !== null && ACCOUNT_TOKEN_KINDS.includes(kind);
+      const res = await db.raw(
         `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
-         values (?, ?, ?::jsonb, ?, ?, ?, ?, case when ?::int is null then null else now() + make_interval(secs => ?::int) end)
+         select ?, ?, ?::jsonb, ?, ?, ?, ?, case when ?::int is null then null else now() + make_interval(secs => ?::int) end
+         where not ?::boolean or not exists (select 1 from revoked_grants where grant_id = ? and expires_at > now())
          on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-           user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`,
-        [kind, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null,
-          typeof payload.accountId === 'string' ? payload.accountId : null, expiresIn ?? null, expiresIn ?? null],
+           user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at
+         returning id`,
+        [kind, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
+          typeof payload.accountId === 'string' ? payload.accountId : null, expiresIn ?? null, expiresIn ?? null, guarded, grantId],
       );
+      return res.rows.length === 1;
     },
     async find(kind: string, id: string): Promise<Payload | undefined> {
       return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, id }), db).first());
@@ -57,6 +66,25 @@ export function oidcPayloadsRepository(db: Db) {
     async revokeByGrantId(kind: string, grantId: string): Promise<void> {
       await db('oidc_payloads').where({ kind, grant_id: grantId }).delete();
     },
+    /**
+     * Revokes a grant for good: marks it (for `markSeconds`, as long as any of its tokens could live), then
+     * deletes it and every token and code issued under it. A token of it that a parallel request stores
+     * afterwards is refused by upsert, and one stored in between is never found, whatever order requests
+     * on several instances take.
+     */
+    async revokeGrant(grantId: string, markSeconds: number): Promise<void> {
+      await db.raw(
+        `insert into revoked_grants (grant_id, expires_at) values (?, now() + make_interval(secs => ?::int))
+         on conflict (grant_id) do update set expires_at = greatest(revoked_grants.expires_at, excluded.expires_at)`,
+        [grantId, markSeconds],
+      );
+      await db('oidc_payloads').where((w) => w.where({ kind: 'Grant', id: grantId }).orWhere((o) => o.whereIn('kind', ACCOUNT_TOKEN_KINDS).andWhere('grant_id', grantId))).delete();
+    },
+    /** The grant a payload was issued under, expired or not (its row is still there). */
+    async grantOf(kind: string, id: string): Promise<string | undefined> {
+      const row = await db('oidc_payloads').where({ kind, id }).first('grant_id');
+      return (row?.grant_id as string | null | undefined) ?? undefined;
+    },
     /** Ends every session of an account (a password reset); returns the ended sessions' payloads. */
     async destroyAccountSessions(accountId: string): Promise<Payload[]> {
       const rows = await db<Row>('oidc_payloads').where({ kind: 'Session', account_id: accountId }).select('payload');
@@ -68,6 +96,7 @@ export function oidcPayloadsRepository(db: Db) {
       return deleted(db('oidc_payloads').where({ account_id: accountId }).whereIn('kind', ACCOUNT_TOKEN_KINDS).delete());
     },
     async purge(): Promise<number> {
+      await db('revoked_grants').where('expires_at', '<=', db.fn.now()).delete();
       return deleted(db('oidc_payloads').where('expires_at', '<=', db.fn.now()).delete());
     },
   };

@@ -5,7 +5,7 @@ import { CookieClient } from '../helpers/browser.ts';
 import { TEST_DATABASE_URL } from '../helpers/db.ts';
 import { drive, RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, nowSeconds, pendingOf, totpCode } from '../helpers/two-step.ts';
+import { addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, inFours, nowSeconds, pendingOf, totpCode } from '../helpers/two-step.ts';
 
 // Several instances behind a load balancer share one PostgreSQL database and one issuer; the embedded
 // database belongs to one process, so this suite runs on PostgreSQL only.
@@ -76,18 +76,13 @@ describe('two instances on one PostgreSQL database', { skip: !TEST_DATABASE_URL 
   async function race(user: { email: string; password: string }, fields: () => Record<string, string>, method?: string) {
     const client = await a.addClient({ name: `Race ${Math.random()}`, redirectUris: ['http://localhost:9999/cb'] });
     const rpA = await RelyingParty.create(a.url, client);
-    // Parked four at a time: a password being checked counts as a failure until it is found right, and a
-    // fifth in flight would wait out a delay (parallel-guessing.test.ts).
-    const steps: { browser: CookieClient; page: Awaited<ReturnType<CookieClient['follow']>> }[] = [];
-    for (let batch = 0; batch < 5; batch++) {
-      steps.push(...await Promise.all(Array.from({ length: 4 }, async () => {
-        const browser = new CookieClient(a.url);
-        const login = await browser.follow((await rpA.authorization({ acr_values: 'urn:latchkey:acr:mfa' })).url);
-        let page = await browser.submit(login, '/login', user);
-        if (method) page = await browser.follow(`${new URL(page.url).pathname}?method=${method}`);
-        return { browser, page };
-      })));
-    }
+    const steps = await inFours(20, async () => {
+      const browser = new CookieClient(a.url);
+      const login = await browser.follow((await rpA.authorization({ acr_values: 'urn:latchkey:acr:mfa' })).url);
+      let page = await browser.submit(login, '/login', user);
+      if (method) page = await browser.follow(`${new URL(page.url).pathname}?method=${method}`);
+      return { browser, page };
+    });
     const answer = fields();
     const results = await Promise.all(steps.map(({ browser, page }, i) => {
       const action = new URL(page.url).pathname;

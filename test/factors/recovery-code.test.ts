@@ -6,7 +6,7 @@ import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import {
-  addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, type Browsed, enrolQuestion, enrolTotp, failureCount, leftSecondStep, nowSeconds, recoveryCodesOn, throughToApp, totpCode,
+  addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, type Browsed, inFours, enrolQuestion, enrolTotp, failureCount, leftSecondStep, nowSeconds, recoveryCodesOn, throughToApp, totpCode,
 } from '../helpers/two-step.ts';
 
 const MFA = 'urn:latchkey:acr:mfa';
@@ -58,9 +58,8 @@ describe('recovery codes', () => {
   const failures = (email: string) => failureCount(knex(), email);
 
   /** A fresh browser asked for mfa: password accepted, then "Try another way", then "Use a recovery code". */
-  async function atRecoveryStep(user: Credentials) {
-    const browser = new CookieClient(server.url);
-    const req = await rp.authorization({ acr_values: MFA });
+  async function atRecoveryStep(user: Credentials, browser = new CookieClient(server.url), params: Record<string, string> = {}) {
+    const req = await rp.authorization({ acr_values: MFA, ...params });
     const login = await browser.follow(req.url);
     const first = await browser.submit(login, '/login', { email: user.email, password: user.password });
     assert.equal(first.status, 200, `the second step, got ${first.status} at ${first.url}`);
@@ -187,6 +186,36 @@ describe('recovery codes', () => {
       assert.equal(await codesLeft(user.id), 9);
     });
 
+    it('mails the owner when a code is used, on a known device too: how many are left and a "This wasn\'t me" link that signs out everywhere', async () => {
+      const { user, key, codes } = await userWithCodes();
+      // The browser becomes a known device by a sign-in with the authenticator app.
+      const browser = new CookieClient(server.url);
+      await awaitFreshStep();
+      const first = await rp.authorization({ acr_values: MFA });
+      const login = await browser.follow(first.url);
+      const step = await browser.submit(login, '/login', { email: user.email, password: user.password });
+      await toApp(browser, await browser.submit(step, '/verify', { code: totpCode(key, nowSeconds()) }), first.checks);
+      const since = mailbox.messages.length;
+      const { req, page } = await atRecoveryStep(user, browser, { prompt: 'login' });
+      await toApp(browser, await submitCode(browser, page, codes[5]!), req.checks);
+      const mail = await mailbox.next(user.email, { since });
+      assert.equal(mail.subject, 'A recovery code was used to sign in to your Latchkey account');
+      assert.match(mail.text, /A recovery code was used to sign in to your account from .+, near .+, at /);
+      assert.match(mail.text, /You have 9 recovery codes left\./);
+      const link = /https?:\/\/\S+\/not-me\?token=[A-Za-z0-9_-]+/.exec(mail.text)?.[0];
+      assert.ok(link, mail.text);
+      const event = (await store().events.forUser(user.id)).find((e) => e.type === 'recovery_code.used');
+      assert.equal(event?.details.left, 9);
+      const activity = await browser.follow('/account/activity');
+      assert.match(activity.body, /Signed in with a recovery code/);
+
+      const reader = new CookieClient(server.url);
+      const done = await reader.submit(await reader.follow(link), '/not-me');
+      assert.equal(done.status, 200);
+      assert.match(done.body, /Your account was signed out everywhere/);
+      assert.notEqual((await browser.request('/account/activity')).status, 200, 'the browser that used the code is signed out');
+    });
+
     it('accepts a code typed in lower case, or without dashes', async () => {
       const { user, codes } = await userWithCodes();
       const lower = await atRecoveryStep(user);
@@ -200,7 +229,7 @@ describe('recovery codes', () => {
 
     it('gives exactly one success for 20 parallel uses of one code from 20 sign-ins', async () => {
       const { user, codes } = await userWithCodes();
-      const signIns = await Promise.all(Array.from({ length: 20 }, () => atRecoveryStep(user)));
+      const signIns = await inFours(20, () => atRecoveryStep(user));
       const answers = await Promise.all(signIns.map((s) => submitCode(s.browser, s.page, codes[4]!)));
       const winners = answers.filter(passed);
       assert.equal(winners.length, 1, `exactly one success, got ${answers.map((a) => a.status).join(',')}`);

@@ -7,7 +7,7 @@ import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import {
-  addTotp, awaitFreshStep, base32Decode, type Browsed, enrolQuestion, enrolTotp, failureCount, leftSecondStep, nowSeconds, pendingOf, recoveryCodesOn, throughToApp, totpCode,
+  addTotp, awaitFreshStep, base32Decode, type Browsed, enrolQuestion, inFours, enrolTotp, failureCount, leftSecondStep, nowSeconds, pendingOf, recoveryCodesOn, throughToApp, totpCode,
 } from '../helpers/two-step.ts';
 
 const MFA = 'urn:latchkey:acr:mfa';
@@ -318,7 +318,7 @@ describe('authenticator apps (TOTP)', () => {
 
     it('gives exactly one success for 20 parallel submissions of one code from 20 sign-ins', async () => {
       const { user, key } = await w.userWithApp();
-      const signIns = await Promise.all(Array.from({ length: 20 }, () => w.atCodeStep(user)));
+      const signIns = await inFours(20, () => w.atCodeStep(user));
       await awaitFreshStep(8);
       const code = totpCode(key, nowSeconds());
       const answers = await Promise.all(signIns.map((s) => w.submitCode(s.browser, s.page, code)));

@@ -468,6 +468,27 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       assert.equal(claims.sub, user.id);
     });
 
+    it('refuses an assertion whose backup-eligible flag differs from the registered one, logs it, and keeps the real passkey working', async () => {
+      for (const registered of [false, true]) {
+        const { user, passkey, authenticatorId } = await w.userWithPasskey({ backupEligible: registered });
+        const claimed = registered ? FLAGS.UP | FLAGS.UV : FLAGS.UP | FLAGS.UV | FLAGS.BE | FLAGS.BS;
+        const browser = new CookieClient(server.url);
+        const start = await w.passkeyStart(browser);
+        const mark = server.logText().length;
+        const page = await w.passkeyAnswer(browser, start, passkey.assert(start.options, { flags: claimed }));
+        await assertRefusedSignIn(browser, page, /it is not the one that was set up/, user.id, 'wrong_answer');
+        const log = server.logText().slice(mark);
+        assert.match(log, /backup-eligible flag changed since registration/, 'logged');
+        assert.match(log, new RegExp(authenticatorId), 'naming the passkey');
+        assert.equal(((await w.passkeysOf(user.id))[0]!.data as { counter: number }).counter, 0, 'nothing stored from the refused assertion');
+        // The passkey as registered still signs in, with the amr its registration earned.
+        const again = new CookieClient(server.url);
+        const next = await w.passkeyStart(again);
+        const claims = await w.toApp(again, await w.passkeyAnswer(again, next, passkey.assert(next.options)), next.req.checks);
+        assert.ok((claims.amr as string[]).includes(registered ? 'swk' : 'hwk'));
+      }
+    });
+
     it('lets only one of two parallel sign-ins with the same signature counter through (a cloned authenticator)', async () => {
       const { user, passkey } = await w.userWithPasskey({}, 5);
       const browsers = [new CookieClient(server.url), new CookieClient(server.url), new CookieClient(server.url)];

@@ -162,3 +162,13 @@ export async function failureCount(knex: Knex, email: string): Promise<number> {
   const row = await knex('counters').where({ key: accountKey(email) }).first('count');
   return Number(row?.count ?? 0);
 }
+
+/**
+ * `n` sign-ins of one account started by `start`, four at a time: a password being checked counts as a
+ * failure until it is found right, so a fifth in flight would wait out a delay (parallel-guessing.test.ts).
+ */
+export async function inFours<T>(n: number, start: () => Promise<T>): Promise<T[]> {
+  const all: T[] = [];
+  while (all.length < n) all.push(...await Promise.all(Array.from({ length: Math.min(4, n - all.length) }, start)));
+  return all;
+}

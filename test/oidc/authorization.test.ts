@@ -138,6 +138,73 @@ describe('the authorization endpoint', () => {
       assert.equal(((await res.json()) as { error: string }).error, 'invalid_grant');
     });
 
+    it('refuses a confidential client that sends no PKCE code challenge: no code, at /auth or through PAR', async () => {
+      const url = await rawAuthUrl(rp, { code_challenge: '', code_challenge_method: '' });
+      const page = await new CookieClient(server.url).follow(url);
+      const params = responseParams(page.stoppedAt);
+      assert.equal(params.get('error'), 'invalid_request');
+      assert.match(params.get('error_description') ?? '', /PKCE/i);
+      assert.equal(params.get('code'), null);
+      // Pushed (PAR): refused when pushed, so no request_uri exists to use.
+      const pushed = await fetch(`${server.url}/request`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${rp.client.clientId}:${rp.client.clientSecret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ client_id: rp.client.clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, state: 'par-state' }),
+      });
+      assert.equal(pushed.status, 400);
+      const body = (await pushed.json()) as { error: string; error_description: string; request_uri?: string };
+      assert.equal(body.error, 'invalid_request');
+      assert.match(body.error_description, /PKCE/i);
+      assert.equal(body.request_uri, undefined);
+    });
+
+    it('signs a confidential client in through PAR with PKCE', async () => {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const nonce = oidc.randomNonce();
+      const url = await oidc.buildAuthorizationUrlWithPAR(rp.config, {
+        redirect_uri: REDIRECT, scope: 'openid', nonce,
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      });
+      const back = await drive(new CookieClient(server.url), url.toString(), alice);
+      const tokens = await rp.callback(back, { pkceCodeVerifier: verifier, expectedNonce: nonce, idTokenExpected: true });
+      assert.equal(tokens.claims()!.aud, rp.client.clientId);
+    });
+
+    it('lets a confidential client registered without PKCE (--no-pkce) sign in without it, and never a public one', async () => {
+      const old = await RelyingParty.create(server.url, await server.addClient({ name: 'Old app', redirectUris: [REDIRECT], pkce: false }));
+      assert.equal(old.client.metadata.pkce_optional, true);
+      const url = await rawAuthUrl(old, { code_challenge: '', code_challenge_method: '' });
+      const back = await drive(new CookieClient(server.url), url, alice);
+      const code = new URL(back).searchParams.get('code');
+      assert.ok(code, back);
+      const res = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${old.client.clientId}:${old.client.clientSecret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.ok(((await res.json()) as { access_token?: string }).access_token);
+      await assert.rejects(server.addClient({ name: 'SPA without PKCE', public: true, redirectUris: [REDIRECT], pkce: false }), /a public client must use PKCE/);
+    });
+
+    it('accepts an authorization request sent as a form POST (OpenID Connect Core §3.1.2.1)', async () => {
+      const { url, checks } = await rp.authorization();
+      const browser = new CookieClient(server.url);
+      const login = await browser.follow(`${server.url}/auth`, { form: Object.fromEntries(new URL(url).searchParams) });
+      assert.equal(login.status, 200, `${login.status} ${login.body.slice(0, 200)}`);
+      const page = await browser.submit(login, '/login', alice);
+      const back = page.stoppedAt ?? (await browser.submit(page, '/confirm')).stoppedAt;
+      assert.ok(back?.startsWith(REDIRECT), `back at the app, got ${page.status} ${page.url}`);
+      const tokens = await rp.callback(back!, checks);
+      assert.equal(tokens.claims()!.aud, rp.client.clientId);
+    });
+
     it('signs a public client in with PKCE S256', async () => {
       const { tokens, claims } = await publicRp.signIn(new CookieClient(server.url), alice);
       assert.ok(tokens.access_token);

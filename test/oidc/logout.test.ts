@@ -121,6 +121,17 @@ describe('RP-initiated logout', () => {
     assert.equal(back.searchParams.get('state'), state);
   });
 
+  it('accepts the logout request as a form POST too (RP-Initiated Logout §2), and signs out', async () => {
+    const { browser, idToken } = await signedIn();
+    const state = oidc.randomState();
+    const page = await browser.follow(`${server.url}/session/end`, { form: { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT, state } });
+    assert.equal(page.status, 200, page.body.slice(0, 200));
+    assert.match(page.body, /<h1>Sign out of Notes\?<\/h1>/);
+    const done = await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
+    assert.equal(new URL(done.stoppedAt!).searchParams.get('state'), state);
+    assert.equal((await silent(browser)).searchParams.get('error'), 'login_required');
+  });
+
   it('really ends the session: prompt=none then gives login_required, even with the old cookies', async () => {
     const { browser, idToken } = await signedIn();
     const oldCookies = copyOf(browser);

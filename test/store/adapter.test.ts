@@ -10,7 +10,7 @@ describe('the oidc-provider adapter on the database', () => {
   let Adapter: ReturnType<typeof createAdapterClass>;
   before(async () => {
     server = await startTestServer();
-    Adapter = createAdapterClass(server.server.services.store);
+    Adapter = createAdapterClass(server.server.services.store, 3600);
   });
   after(() => server.stop());
 
@@ -58,6 +58,36 @@ describe('the oidc-provider adapter on the database', () => {
     assert.ok(await rt.find('r1'), 'another model is revoked by its own call');
     await rt.revokeByGrantId('G');
     assert.equal(await rt.find('r1'), undefined);
+  });
+
+  it('revokes a destroyed grant for good: its tokens go, one stored afterwards is refused, and none is found', async () => {
+    const grants = new Adapter('Grant');
+    const at = new Adapter('AccessToken');
+    const rt = new Adapter('RefreshToken');
+    await grants.upsert('GX', { jti: 'GX' } as never, 600);
+    await at.upsert('x1', { grantId: 'GX', jti: 'x1' } as never, 60);
+    await rt.upsert('x2', { grantId: 'GX', jti: 'x2' } as never, 60);
+    await at.upsert('y1', { grantId: 'GY', jti: 'y1' } as never, 60);
+    await grants.destroy('GX');
+    assert.equal(await grants.find('GX'), undefined);
+    assert.equal(await at.find('x1'), undefined);
+    assert.equal(await rt.find('x2'), undefined);
+    await assert.rejects(at.upsert('x3', { grantId: 'GX', jti: 'x3' } as never, 60), (err: Error & { error?: string }) => err.error === 'invalid_grant');
+    assert.equal(await at.find('x3'), undefined);
+    // A token stored by a request that checked before the mark was written is never found either.
+    await server.server.services.database.knex('oidc_payloads').insert({ kind: 'AccessToken', id: 'x4', payload: { grantId: 'GX', jti: 'x4' }, grant_id: 'GX', expires_at: new Date(Date.now() + 60_000) });
+    assert.equal(await at.find('x4'), undefined);
+    assert.ok(await at.find('y1'), 'another grant is untouched');
+  });
+
+  it('revokes the grant of a code that is consumed twice, the second time alongside the first', async () => {
+    const codes = new Adapter('AuthorizationCode');
+    const at = new Adapter('AccessToken');
+    await codes.upsert('twice', { grantId: 'GZ', jti: 'twice' } as never, 60);
+    await codes.consume('twice');
+    await at.upsert('z1', { grantId: 'GZ', jti: 'z1' } as never, 60);
+    await assert.rejects(codes.consume('twice'), (err: Error & { error?: string }) => err.error === 'invalid_grant');
+    assert.equal(await at.find('z1'), undefined, 'what the first use issued is revoked');
   });
 
   it('lets exactly one of 20 parallel consumes of one code succeed', async () => {
