@@ -61,6 +61,8 @@ export const configSchema = z.strictObject({
     from: z.string().min(3),
     /** smtp://user:password@host:587 or smtps://…:465; unset in development = mail goes to the log. */
     smtpUrl: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+    /** Link mails (sign-up, verification, reset) asked for from one IP address in an hour, to any accounts. */
+    linksPerIpPerHour: z.number().int().min(1).max(10000),
   }),
   proxy: z.strictObject({
     /** Peers whose X-Forwarded-For / -Proto / -Host are believed. Everyone else's are dropped. */
@@ -236,6 +238,7 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_TRUSTED_PROXIES', 'proxy.trusted', 'list'],
   ['LATCHKEY_SMTP_URL', 'mail.smtpUrl', 'string'],
   ['LATCHKEY_MAIL_FROM', 'mail.from', 'string'],
+  ['LATCHKEY_MAIL_LINKS_PER_IP_PER_HOUR', 'mail.linksPerIpPerHour', 'number'],
   ['LATCHKEY_TLS_TERMINATED_BY_PROXY', 'proxy.tlsTerminated', 'boolean'],
   ['LATCHKEY_LOG_LEVEL', 'log.level', 'string'],
   ['LATCHKEY_SIGN_UP_ENABLED', 'signUp.enabled', 'boolean'],

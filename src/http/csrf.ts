@@ -5,6 +5,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { readForm } from './body.ts';
+import { cookieName } from './signed-cookies.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 
@@ -15,15 +16,17 @@ export function csrf(config: Config) {
   // Latchkey's own origins: the issuer's, and the other host names it answers on (webauthn.origins).
   const origins = new Set([new URL(config.issuer).origin, ...(config.webauthn.origins ?? [])]);
   const secure = new URL(config.issuer).protocol === 'https:';
+  const name = cookieName(config, COOKIE, '/');
   const sign = (seed: string) => createHmac('sha256', key).update(`csrf:${seed}`).digest('base64url');
 
   return {
     /** The token for a form on this page (sets the cookie when the browser has none). */
     token(ctx: Context): string {
-      let seed = ctx.cookies.get(COOKIE);
+      let seed = ctx.cookies.get(name);
       if (!seed || !/^[A-Za-z0-9_-]{22,64}$/.test(seed)) {
         seed = randomBytes(18).toString('base64url');
-        ctx.cookies.set(COOKIE, seed, { httpOnly: true, sameSite: 'strict', secure, overwrite: true, path: '/' });
+        if (secure) ctx.cookies.secure = true; // koa refuses Secure cookies on a request it thinks is plain http
+        ctx.cookies.set(name, seed, { httpOnly: true, sameSite: 'strict', secure, overwrite: true, path: '/' });
       }
       return sign(seed);
     },
@@ -31,7 +34,7 @@ export function csrf(config: Config) {
     verify(ctx: Context, submitted: unknown): void {
       const from = ctx.get('origin');
       if (from && !origins.has(from)) throw new AppError('csrf.origin', 403, 'This form was sent from another site and was refused.');
-      const seed = ctx.cookies.get(COOKIE);
+      const seed = ctx.cookies.get(name);
       const expected = seed ? Buffer.from(sign(seed)) : undefined;
       const got = typeof submitted === 'string' ? Buffer.from(submitted) : undefined;
       if (!expected || !got || expected.length !== got.length || !timingSafeEqual(expected, got)) {

@@ -1,7 +1,7 @@
 /**
  * The emails around an account's single-use links: email verification, password reset, the notice to the
  * owner of an address someone tried to sign up with, and the password-changed notice. Each link mail is
- * rate-limited per account (one a minute per kind, in shared counters), issuing a link kills the older ones,
+ * rate-limited per account (one a minute per kind) and per IP address (in shared counters), issuing a link kills the older ones,
  * and sending happens in the background: the answer a browser gets never waits for, or depends on, a mail.
  */
 import type { Logger } from '../log.ts';
@@ -26,13 +26,21 @@ export function inBackground(log: Logger, task: string, run: () => Promise<unkno
   run().catch((err: unknown) => log.error({ err, task }, 'background task failed'));
 }
 
-/** One mail of this kind per account and minute; false when this one must not be sent. */
-const allowed = (deps: MailDeps, kind: string, user: User) =>
-  deps.store.counters.take(`mail:${kind}:${user.id}`, 1, MAIL_INTERVAL_SECONDS);
+/**
+ * One mail of this kind per account and minute, and `mail.linksPerIpPerHour` link mails per IP address to
+ * any accounts (a flood of mail to many addresses from one place); false when this one must not be sent.
+ * The answer the browser gets is the same either way.
+ */
+async function allowed(deps: MailDeps, kind: string, user: User, meta: RequestMeta): Promise<boolean> {
+  if (!(await deps.store.counters.take(`mail:${kind}:${user.id}`, 1, MAIL_INTERVAL_SECONDS))) return false;
+  if (await deps.store.counters.take(`mail-ip:${meta.ip}`, deps.config.mail.linksPerIpPerHour, 3600)) return true;
+  deps.log.warn({ ip: meta.ip, kind }, 'link mail not sent: too many from this address in the last hour');
+  return false;
+}
 
 /** Sends a new verification link (killing older ones) unless one went out in the last minute. */
 export async function mailVerificationLink(deps: MailDeps, user: User, meta: RequestMeta, interaction?: string): Promise<boolean> {
-  if (user.status !== 'active' || user.emailVerifiedAt || !(await allowed(deps, 'verify', user))) return false;
+  if (user.status !== 'active' || user.emailVerifiedAt || !(await allowed(deps, 'verify', user, meta))) return false;
   const token = await deps.store.codes.issue('email_verify', user.id, deps.config.ttl.emailVerifyLink, {
     email: user.email, ...(interaction ? { interaction } : {}),
   });
@@ -43,7 +51,7 @@ export async function mailVerificationLink(deps: MailDeps, user: User, meta: Req
 
 /** Sends a new password-reset link (killing older ones) unless one went out in the last minute. */
 export async function mailResetLink(deps: MailDeps, user: User, meta: RequestMeta, interaction?: string): Promise<boolean> {
-  if (user.status !== 'active' || !(await allowed(deps, 'reset', user))) return false;
+  if (user.status !== 'active' || !(await allowed(deps, 'reset', user, meta))) return false;
   const token = await deps.store.codes.issue('password_reset', user.id, deps.config.ttl.passwordResetLink, {
     email: user.email, ...(interaction ? { interaction } : {}),
   });
@@ -55,7 +63,7 @@ export async function mailResetLink(deps: MailDeps, user: User, meta: RequestMet
 /** Tells the owner of an address that someone tried to create a second account with it. */
 export async function mailSignUpExisting(deps: MailDeps, user: User, meta: RequestMeta): Promise<boolean> {
   await deps.events.record({ type: 'sign_up.existing_email', userId: user.id, ...meta });
-  if (user.status !== 'active' || !(await allowed(deps, 'signup-existing', user))) return false;
+  if (user.status !== 'active' || !(await allowed(deps, 'signup-existing', user, meta))) return false;
   await deps.mailer.send(user.email, 'signup-existing', { email: user.email, link: `${deps.config.issuer}/reset` });
   return true;
 }
