@@ -137,13 +137,15 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
     assert.doesNotMatch(list.stdout, /argon2|password/i);
   });
 
-  it('clients add: prints the client_id and, once, the client_secret; --public gets no secret', async () => {
-    const [confidential, plain, pub] = await Promise.all([
+  it('clients add: prints the client_id and, once, the client_secret; --public gets no secret; --no-pkce lets an old app skip PKCE', async () => {
+    const [confidential, plain, pub, legacy] = await Promise.all([
       cli(['clients', 'add', '--name', 'Books', '--redirect-uri', 'http://localhost:9999/cb', '--redirect-uri', 'https://books.example.com/cb',
         '--post-logout-redirect-uri', 'https://books.example.com/bye', '--json']),
       cli(['clients', 'add', '--name', 'Plain', '--redirect-uri', 'https://plain.example.com/cb']),
       cli(['clients', 'add', '--name', 'Phone', '--public', '--redirect-uri', 'http://127.0.0.1:7777/cb', '--json']),
+      cli(['clients', 'add', '--name', 'Legacy', '--no-pkce', '--redirect-uri', 'https://legacy.example.com/cb', '--json']),
     ]);
+    assert.equal(json<Record<string, unknown>>(legacy).pkce_optional, true);
     const c = json<Record<string, unknown>>(confidential);
     assert.match(String(c.client_id), /^[A-Za-z0-9_-]{20,}$/);
     assert.match(String(c.client_secret), /^[A-Za-z0-9_-]{40,}$/);
@@ -151,6 +153,7 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
     assert.deepEqual(c.redirect_uris, ['http://localhost:9999/cb', 'https://books.example.com/cb']);
     assert.deepEqual(c.post_logout_redirect_uris, ['https://books.example.com/bye']);
     assert.deepEqual(c.grant_types, ['authorization_code', 'refresh_token']);
+    assert.equal(c.pkce_optional, undefined, 'PKCE is required unless --no-pkce');
     made.client = toRegistered(c);
 
     const id = /^client_id:\s+(\S+)$/m.exec(ok(plain).stdout)?.[1];
@@ -166,24 +169,26 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
 
   it('clients add: refuses http on a public host, wildcards, relative URIs, unknown grant types and auth methods, naming the problem', async () => {
     const add = (...args: string[]) => cli(['clients', 'add', '--name', 'Bad', ...args]);
-    const [httpHost, wildcard, relative, grant, method] = await Promise.all([
+    const [httpHost, wildcard, relative, grant, method, publicNoPkce] = await Promise.all([
       add('--redirect-uri', 'http://app.example.com/cb'),
       add('--redirect-uri', 'https://app.example.com/*'),
       add('--redirect-uri', '/cb'),
       add('--redirect-uri', 'https://app.example.com/cb', '--grant-type', 'password'),
       add('--redirect-uri', 'https://app.example.com/cb', '--auth-method', 'private_key_jwt'),
+      add('--redirect-uri', 'https://app.example.com/cb', '--public', '--no-pkce'),
     ]);
     refused(httpHost, /http:\/\/app\.example\.com\/cb must use https/);
     refused(wildcard, /https:\/\/app\.example\.com\/\* must not contain wildcards/);
     refused(relative, /\/cb must be an absolute URL/);
     refused(grant, /grant type must be one of authorization_code/);
     refused(method, /auth method must be one of client_secret_basic/);
+    refused(publicNoPkce, /a public client must use PKCE/);
   });
 
   it('clients list: shows the registered clients, none of the refused ones, and no secret', async () => {
     const [asJson, asTable] = await Promise.all([cli(['clients', 'list', '--json']), cli(['clients', 'list'])]);
     const clients = json<Record<string, unknown>[]>(asJson);
-    assert.deepEqual(clients.map((c) => c.name).sort(), ['Books', 'Phone', 'Plain']);
+    assert.deepEqual(clients.map((c) => c.name).sort(), ['Books', 'Legacy', 'Phone', 'Plain']);
     const books = clients.find((c) => c.client_id === made.client!.clientId);
     assert.deepEqual(books?.redirect_uris, made.client!.metadata.redirect_uris);
     for (const out of [asJson.stdout, ok(asTable).stdout]) {
@@ -200,7 +205,7 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
     assert.equal(ok(removed).stdout, `removed client ${id}\n`);
     refused(unknown, /no client with id no-such-client/);
     const list = await cli(['clients', 'list', '--json']);
-    assert.deepEqual(json<Record<string, unknown>[]>(list).map((c) => c.name).sort(), ['Books', 'Plain']);
+    assert.deepEqual(json<Record<string, unknown>[]>(list).map((c) => c.name).sort(), ['Books', 'Legacy', 'Plain']);
   });
 
   it('keys list and keys rotate: a new active kid per algorithm, the old ones listed as retired', async () => {
