@@ -50,3 +50,15 @@ export function median(values: readonly number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/** A form POST to a back-channel endpoint (`/token`, `/request`, …) as a confidential client, with client_secret_basic. */
+export function postAsClient(url: string, client: { clientId: string; clientSecret?: string | undefined }, params: Record<string, string>): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret ?? ''}`).toString('base64')}`,
+    },
+    body: new URLSearchParams(params),
+  });
+}

@@ -557,7 +557,7 @@ describe('risk rules', () => {
       assert.match(done.url, new RegExp(`^${server.url}/reset/confirm\\?token=[A-Za-z0-9_-]+`));
       assert.match(done.body, /action="\/reset\/confirm"/);
       assert.match(done.body, /name="password"/);
-      assert.match(done.body, /Your account was signed out everywhere/);
+      assert.match(done.body, /Your account was signed out everywhere, and every app must ask you to sign in again/);
 
       for (const browser of [intruder, owner]) assert.equal(responseParams(await silentAt(browser)).get('error'), 'login_required');
       await rejectsWith(oidc.refreshTokenGrant(rp.config, tokens.refresh_token), 'invalid_grant');

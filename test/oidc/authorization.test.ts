@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import { CookieClient } from '../helpers/browser.ts';
 import { decodeJwt, fetchJwks, verifyJwt } from '../helpers/jwt.ts';
-import { rejectsWith, responseParams, sleep } from '../helpers/oauth.ts';
+import { postAsClient, rejectsWith, responseParams, sleep } from '../helpers/oauth.ts';
 import { drive, RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -126,14 +126,7 @@ describe('the authorization endpoint', () => {
       const second = await rp.authorization();
       const back2 = await drive(browser, second.url, alice);
       const code = new URL(back2).searchParams.get('code')!;
-      const res = await fetch(`${server.url}/token`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${rp.client.clientId}:${rp.client.clientSecret}`).toString('base64')}`,
-        },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }),
-      });
+      const res = await postAsClient(`${server.url}/token`, rp.client, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
       assert.equal(res.status, 400);
       assert.equal(((await res.json()) as { error: string }).error, 'invalid_grant');
     });
@@ -146,14 +139,7 @@ describe('the authorization endpoint', () => {
       assert.match(params.get('error_description') ?? '', /PKCE/i);
       assert.equal(params.get('code'), null);
       // Pushed (PAR): refused when pushed, so no request_uri exists to use.
-      const pushed = await fetch(`${server.url}/request`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${rp.client.clientId}:${rp.client.clientSecret}`).toString('base64')}`,
-        },
-        body: new URLSearchParams({ client_id: rp.client.clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, state: 'par-state' }),
-      });
+      const pushed = await postAsClient(`${server.url}/request`, rp.client, { client_id: rp.client.clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, state: 'par-state' });
       assert.equal(pushed.status, 400);
       const body = (await pushed.json()) as { error: string; error_description: string; request_uri?: string };
       assert.equal(body.error, 'invalid_request');
@@ -180,14 +166,7 @@ describe('the authorization endpoint', () => {
       const back = await drive(new CookieClient(server.url), url, alice);
       const code = new URL(back).searchParams.get('code');
       assert.ok(code, back);
-      const res = await fetch(`${server.url}/token`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${old.client.clientId}:${old.client.clientSecret}`).toString('base64')}`,
-        },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }),
-      });
+      const res = await postAsClient(`${server.url}/token`, old.client, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
       assert.equal(res.status, 200, await res.clone().text());
       assert.ok(((await res.json()) as { access_token?: string }).access_token);
       await assert.rejects(server.addClient({ name: 'SPA without PKCE', public: true, redirectUris: [REDIRECT], pkce: false }), /a public client must use PKCE/);

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import { CookieClient } from '../helpers/browser.ts';
 import { TEST_DATABASE_URL } from '../helpers/db.ts';
+import { postAsClient } from '../helpers/oauth.ts';
 import { drive, RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -34,13 +35,9 @@ describe('parallel redemptions of one authorization code', () => {
   async function redeemInParallel(browser: CookieClient, n: number) {
     const { url, checks } = await rp.authorization({ scope: 'openid offline_access' });
     const code = new URL(await drive(browser, url, user)).searchParams.get('code')!;
-    const basic = `Basic ${Buffer.from(`${rp.client.clientId}:${rp.client.clientSecret}`).toString('base64')}`;
     const answers = await Promise.all(Array.from({ length: n }, async (_, i) => {
-      const res = await fetch(`${i % 2 ? b.url : a.url}/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: checks.pkceCodeVerifier }),
-      });
+      const res = await postAsClient(`${i % 2 ? b.url : a.url}/token`, rp.client,
+        { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: checks.pkceCodeVerifier });
       return { status: res.status, body: (await res.json()) as { error?: string; access_token?: string; refresh_token?: string } };
     }));
     for (const x of answers) assert.ok(x.status === 200 || (x.status === 400 && x.body.error === 'invalid_grant'), `${x.status} ${JSON.stringify(x.body)}`);
