@@ -41,4 +41,4 @@ export interface AccountState {
 export type AccountContext = Context & { state: AccountState };
 
 /** Where and from what a request came, for security events. */
-export const requestMeta = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
+export { requestMeta } from '../http/request-meta.ts';

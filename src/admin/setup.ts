@@ -12,6 +12,7 @@ import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
 import type { Services } from '../services.ts';
 import { DuplicateEmailError } from '../store/users.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 const setupForm = z.object({
   token: z.string().min(1).max(200),
@@ -67,7 +68,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
       return page(ctx, { token, email, name, error: render.t('setup.emailTaken') });
     }
     if (!user) throw gone();
-    await services.events.record({ type: 'admin.setup', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
+    await services.events.record({ type: 'admin.setup', userId: user.id, ...requestMeta(ctx) });
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'html';
     ctx.body = render('setup-done.njk', { email: user.email });

@@ -10,7 +10,7 @@ import { renderSVG } from 'uqr';
 import { z } from 'zod';
 import { enrolled, formInput, pendingAuthenticator } from './common.ts';
 import type { Config } from '../config.ts';
-import { FactorError, type Authenticator, type Factor } from './types.ts';
+import { FactorError, type Factor } from './types.ts';
 
 export const PERIOD = 30;
 const ATTEMPTS = 5;

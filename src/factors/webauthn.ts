@@ -18,7 +18,7 @@ import type { Config } from '../config.ts';
 import { DuplicateCredentialError, type Authenticator } from '../store/authenticators.ts';
 import type { User } from '../store/users.ts';
 import { aaguidName } from './aaguids.ts';
-import { FactorError, type Factor, type FactorContext, type Pending, type Proof, type Step } from './types.ts';
+import { FactorError, type Factor, type FactorContext, type Proof, type Step } from './types.ts';
 
 const COSE = { EdDSA: -8, ES256: -7, RS256: -257 } as const;
 

@@ -1,41 +1,29 @@
 /**
  * The end of a sign-in whose proofs meet its requirement: the device and the network become known, the
  * account's failure counter is cleared (only now: a password alone never clears it), the record of the
- * sign-in in progress goes, the owner is alerted about a sign-in on a new device, and finish.ts hands
+ * sign-in in progress goes, the owner is alerted about a sign-in on a new device, and grant.ts hands
  * oidc-provider the login with the level derived from the proofs.
  */
-import type { Amr, Proof } from '../factors/types.ts';
+import type { Amr } from '../factors/types.ts';
 import { networkPrefix } from '../http/ip.ts';
 import { maskIp } from '../account/place.ts';
 import { describeDevice } from '../account/sessions.ts';
-import type { User } from '../store/users.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { deviceCookie, deviceHash } from './device.ts';
-import { finishLogin } from './finish.ts';
-import { levelOf, type Requirement } from './level.ts';
+import { grantLogin } from './grant.ts';
+import { levelOf } from './level.ts';
 import { inBackground } from './mail-links.ts';
-import { offerPasskey, shouldOfferPasskey } from './passkey.ts';
-import type { RiskReason } from './risk.ts';
+import { offerPasskey, shouldOfferPasskey } from './passkey-offer.ts';
+import { stepBinding, type SignInState } from './state.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 /** How long the "this wasn't me" link of a new-device alert works. */
 export const NOT_ME_TTL_SECONDS = 7 * 86400;
 
-export interface SignInState {
-  user: User;
-  proofs: Proof[];
-  requirement: Requirement;
-  /** Why the risk rules asked for a second step ([] when they did not). */
-  reasons: RiskReason[];
-  /** The sign-in page's script found a platform authenticator (face, fingerprint) on this device. */
-  passkeyCapable: boolean;
-}
-
-export const stepBinding = (uid: string) => `interaction:${uid}`;
-
 export async function completeSignIn(deps: InteractionDeps, ctx: InteractionContext, state: SignInState): Promise<void> {
   const { user, proofs, requirement, reasons } = state;
   const { details } = ctx.state;
-  const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+  const meta = requestMeta(ctx);
   const extraAmr: Amr[] = requirement.rba ? ['rba'] : [];
   const level = levelOf(proofs, extraAmr);
 
@@ -77,5 +65,5 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
     });
   }
   if (state.passkeyCapable && (await shouldOfferPasskey(deps, ctx, state, deviceHash(id)))) return offerPasskey(deps, ctx, state);
-  await finishLogin(ctx, deps.provider(), { accountId: user.id, proofs, extraAmr });
+  await grantLogin(ctx, deps.provider(), { accountId: user.id, proofs, requirement, extraAmr });
 }

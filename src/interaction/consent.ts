@@ -1,6 +1,6 @@
 /** The consent step: shows what the app asks for and records the grant. */
 import type { InteractionContext, InteractionDeps } from './context.ts';
-import { finishConsent } from './finish.ts';
+import { grantConsent } from './grant.ts';
 
 const KNOWN_SCOPES = new Set(['openid', 'profile', 'email', 'phone', 'address', 'offline_access']);
 
@@ -42,6 +42,6 @@ export function confirm(deps: InteractionDeps) {
     if (d.missingOIDCClaims?.length) grant.addOIDCClaims(d.missingOIDCClaims);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
     const grantId = await grant.save();
-    await finishConsent(ctx, provider, grantId);
+    await grantConsent(ctx, provider, grantId);
   };
 }

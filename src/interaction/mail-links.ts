@@ -7,6 +7,7 @@
 import type { Logger } from '../log.ts';
 import type { User } from '../store/users.ts';
 import type { InteractionDeps } from './context.ts';
+import type { RequestMeta } from '../http/request-meta.ts';
 
 export const MAIL_INTERVAL_SECONDS = 60;
 
@@ -16,10 +17,7 @@ export const linkToken = (value: unknown): string | undefined =>
 
 export type MailDeps = Pick<InteractionDeps, 'config' | 'store' | 'mailer' | 'events' | 'log'>;
 
-export interface RequestMeta {
-  ip: string;
-  userAgent: string | null;
-}
+export type { RequestMeta } from '../http/request-meta.ts';
 
 /** Runs `task` without waiting for it; a failure is logged (never a secret: links live only in the mail). */
 export function inBackground(log: Logger, task: string, run: () => Promise<unknown>): void {

@@ -11,6 +11,7 @@ import { pageRenderer } from '../http/page.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { InteractionDeps } from './context.ts';
 import { inBackground, linkToken } from './mail-links.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 export function notMeRoutes(deps: InteractionDeps): Router {
   const router = new Router();
@@ -32,7 +33,7 @@ export function notMeRoutes(deps: InteractionDeps): Router {
     if (!done) return dead(ctx);
     const { user, sessions } = done;
     await deps.events.record({
-      type: 'account.not_me', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { sessionsEnded: sessions.length },
+      type: 'account.not_me', userId: user.id, ...requestMeta(ctx), details: { sessionsEnded: sessions.length },
     });
     inBackground(deps.log, 'not-me logout', async () => {
       for (const s of sessions) await sendBackchannelLogouts(deps.provider(), user.id, (s.authorizations ?? {}) as Authorizations, deps.log);

@@ -17,6 +17,7 @@ import type { InteractionDeps } from './context.ts';
 import { inBackground, linkToken, mailPasswordChanged, mailResetLink } from './mail-links.ts';
 import { interactionUid, liveInteraction } from './return-to.ts';
 import { emailField } from './sign-up.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 /** Back-channel logout for every app that took part in the ended sessions (as RP-initiated logout does). */
 async function logOutApps(deps: InteractionDeps, accountId: string, sessions: Payload[]): Promise<void> {
@@ -47,7 +48,7 @@ export function resetRoutes(deps: InteractionDeps): Router {
     const parsed = z.object({ email: emailField }).safeParse(raw);
     if (!parsed.success) return forgotForm(ctx, { interaction, email: echo(raw.email, 320), errors: fieldErrors(parsed.error, t) }, 400);
     const { email } = parsed.data;
-    const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+    const meta = requestMeta(ctx);
     inBackground(deps.log, 'password reset mail', async () => {
       const user = await deps.store.users.findByEmail(email);
       await deps.events.record({ type: 'password_reset.requested', userId: user?.id ?? null, ...meta, details: { known: !!user } });
@@ -85,7 +86,7 @@ export function resetRoutes(deps: InteractionDeps): Router {
     const { user, sessions } = done;
     await deps.attempts.clear(user.email);
     await deps.events.record({
-      type: 'password_reset.completed', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
+      type: 'password_reset.completed', userId: user.id, ...requestMeta(ctx),
       details: { sessionsEnded: sessions.length },
     });
     inBackground(deps.log, 'password changed', async () => {

@@ -2,11 +2,11 @@
 import Router from '@koa/router';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { confirm, renderConsent } from './consent.ts';
-import { finishWithError } from './finish.ts';
+import { endWithError } from './grant.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { loadInteraction } from './load.ts';
-import { answerPasskeyOffer, passkeyOptions, passkeySignInStep, showOfferAgain } from './passkey.ts';
-import { renderLogin, signIn } from './sign-in.ts';
+import { answerPasskeyOffer, showOfferAgain } from './passkey-offer.ts';
+import { passkeyOptions, passkeySignInStep, renderLogin, signIn } from './sign-in.ts';
 import { giveUp, resend, showMethods, showSecondStep, verifySecondStep } from './second-step.ts';
 import { isStepUp, startStepUp } from './step-up.ts';
 
@@ -34,14 +34,14 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/verify/resend', form, loadInteraction(deps, 'login'), resend(deps));
   router.post('/unmet', form, loadInteraction(deps, 'login'), giveUp(deps));
   router.post('/passkey/options', form, loadInteraction(deps, 'login'), passkeyOptions(deps));
-  router.post('/passkey', form, loadInteraction(deps, 'login'), passkeySignInStep(deps, (ctx, extra) => renderLogin(deps, ctx, extra)));
+  router.post('/passkey', form, loadInteraction(deps, 'login'), passkeySignInStep(deps));
   router.post('/passkey-offer', form, loadInteraction(deps, 'login'), answerPasskeyOffer(deps));
   router.post('/confirm', form, loadInteraction(deps, 'consent'), confirm(deps));
   router.post('/abort', form, loadInteraction(deps), async (ctx) => {
     const c = ctx as InteractionContext;
     const description = c.state.details.prompt.name === 'consent' ? 'the user denied access' : 'the user cancelled the sign-in';
     await deps.store.progress.delete(c.state.details.uid);
-    await finishWithError(c, deps.provider(), 'access_denied', description);
+    await endWithError(c, deps.provider(), 'access_denied', description);
   });
   return router;
 }

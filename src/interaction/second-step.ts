@@ -3,33 +3,20 @@
  * method, "Try another way", a new SMS code, and the answer. An answer is checked against the challenge it
  * was given for, which is taken out of storage first; a refused one is counted on the account's failure
  * counter and the challenge put back with one attempt less (or, for a passkey, a new one made). What to ask
- * for and when the sign-in is complete is step-up.ts's to decide.
+ * for and when the sign-in is complete is next-step.ts's to decide.
  */
 import { factorContext, type Method } from '../factors/index.ts';
 import { FactorError, type Factor, type Pending, type Proof, type StepKind, type View } from '../factors/types.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
 import { ThrottledError } from './attempts.ts';
-import { stepBinding, type SignInState } from './complete.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
-import { finishWithError } from './finish.ts';
-import type { Requirement } from './level.ts';
-import type { RiskReason } from './risk.ts';
-import { candidates, cannotMeet, meta, proceed } from './step-up.ts';
+import { endWithError } from './grant.ts';
+import { candidates, cannotMeet, proceed } from './next-step.ts';
+import { loadSignIn, stepBinding, type SignInState } from './state.ts';
+import { requestMeta as meta } from '../http/request-meta.ts';
 
-/** The sign-in in progress for this interaction and its (active) user, or undefined. */
-async function loadState(deps: InteractionDeps, ctx: InteractionContext): Promise<SignInState | undefined> {
-  const progress = await deps.store.progress.find(ctx.state.details.uid);
-  const user = progress ? await deps.store.users.findById(progress.userId) : undefined;
-  // A finished sign-in waiting on the passkey offer is not a second step to answer again.
-  if (!progress || progress.complete || !user || user.status !== 'active') return undefined;
-  return {
-    user,
-    proofs: progress.proofs as Proof[],
-    requirement: progress.requirement as unknown as Requirement,
-    reasons: progress.reasons as RiskReason[],
-    passkeyCapable: progress.passkeyCapable,
-  };
-}
+/** The sign-in waiting on its second step in this interaction, or undefined. */
+const loadState = (deps: InteractionDeps, ctx: InteractionContext) => loadSignIn(deps, ctx.state.details.uid, false);
 
 /** Back to the start of this sign-in (the password page) when there is nothing in progress. */
 function restart(ctx: InteractionContext): void {
@@ -194,7 +181,7 @@ export function verifySecondStep(deps: InteractionDeps) {
 export function giveUp(deps: InteractionDeps) {
   return async function unmet(ctx: InteractionContext) {
     await deps.store.progress.delete(ctx.state.details.uid);
-    await finishWithError(ctx, deps.provider(), 'unmet_authentication_requirements', 'the requested authentication level cannot be reached for this account');
+    await endWithError(ctx, deps.provider(), 'unmet_authentication_requirements', 'the requested authentication level cannot be reached for this account');
   };
 }
 

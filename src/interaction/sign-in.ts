@@ -1,15 +1,26 @@
 /**
- * The password step. Unknown, disabled and wrong-password answers are identical in words, status and
- * timing (a decoy hash is verified when the account does not exist). A right password is the first proof;
- * step-up.ts decides whether the sign-in needs more.
+ * The sign-in page and its first factor.
+ *  - The password: unknown, disabled and wrong-password answers are identical in words, status and timing
+ *    (a decoy hash is verified when the account does not exist).
+ *  - A passkey alone: the page's "Sign in with face or fingerprint" button and passkey autofill on the
+ *    email field ask for a challenge (POST …/passkey/options, answered as JSON), the browser signs it, and
+ *    POST …/passkey checks it: the account is the credential's owner (a discoverable credential, no email
+ *    typed). The challenge belongs to this sign-in and is taken out before checking.
+ * Either is the first proof; next-step.ts decides whether the sign-in needs more.
  */
+import type { Next } from 'koa';
 import { z } from 'zod';
+import { factorContext } from '../factors/index.ts';
 import { passwordProof } from '../factors/password.ts';
+import { FactorError, type Proof } from '../factors/types.ts';
+import { passkeySignIn, webauthn as passkeys, type WebauthnInput } from '../factors/webauthn.ts';
 import type { User } from '../store/users.ts';
 import { ThrottledError } from './attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
-import { afterFirstFactor } from './step-up.ts';
+import { afterFirstFactor } from './next-step.ts';
+import { stepBinding } from './state.ts';
 import { askToConfirmEmail } from './verify-email.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 const signInForm = z.object({
   email: z.string().trim().min(1, 'signIn.emailRequired').max(320, 'signIn.emailTooLong'),
@@ -37,7 +48,7 @@ export function signIn(deps: InteractionDeps) {
       return renderLogin(deps, ctx, { email: ctx.state.form.email?.slice(0, 320), error: deps.render.t(parsed.error.issues[0]!.message) });
     }
     const { email, password } = parsed.data;
-    const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+    const meta = requestMeta(ctx);
     const client = ctx.state.details.params.client_id;
     let found: User | undefined;
     let user: User | undefined;
@@ -68,5 +79,68 @@ export function signIn(deps: InteractionDeps) {
 
     // The page's script says whether this device has a platform authenticator (a passkey may be offered).
     return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], ctx.state.form.passkey === 'capable');
+  };
+}
+
+const PENDING_ID = /^[A-Za-z0-9_-]{32}$/;
+
+/** POST /interaction/:uid/passkey/options: a challenge for whoever signs in with a passkey here (JSON). */
+export const PASSKEY_OPTIONS_PER_MINUTE = 300;
+
+export function passkeyOptions(deps: InteractionDeps) {
+  return async function options(ctx: InteractionContext) {
+    // Each one stores a challenge until it expires: a few a minute per address are plenty for any browser.
+    if (!(await deps.store.counters.take(`passkey-options:${ctx.ip}`, PASSKEY_OPTIONS_PER_MINUTE, 60))) {
+      ctx.status = 429;
+      ctx.set('Retry-After', '60');
+      ctx.body = { error: 'too_many_requests', message: deps.render.t('factors.errors.limited') };
+      return;
+    }
+    const step = await passkeySignIn.begin(factorContext(deps));
+    const pending = await deps.store.pending.put({ ...step, binding: stepBinding(ctx.state.details.uid), userId: null });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { pending: pending.id, options: step.data.options };
+  };
+}
+
+/** POST /interaction/:uid/passkey: the signed challenge; the owner of the credential is the one signing in. */
+export function passkeySignInStep(deps: InteractionDeps) {
+  return async function signInWithPasskey(ctx: InteractionContext, _next: Next) {
+    const { form, details } = ctx.state;
+    const { t } = deps.render;
+    const fctx = factorContext(deps);
+    const taken = PENDING_ID.test(form.pending ?? '') ? await deps.store.pending.take(form.pending!, stepBinding(details.uid)) : undefined;
+    if (!taken || taken.kind !== 'webauthn' || taken.userId !== null) {
+      ctx.status = 400;
+      return renderLogin(deps, ctx, { error: t('factors.webauthn.expired') });
+    }
+    let input: WebauthnInput | undefined;
+    let owner: Awaited<ReturnType<typeof passkeySignIn.owner>>;
+    try {
+      input = passkeys.parse(form);
+      owner = await passkeySignIn.owner(input, fctx);
+    } catch (err) {
+      if (!(err instanceof FactorError)) throw err;
+      owner = undefined;
+    }
+    // Counted like a wrong password: on the owner's account when the credential is someone's, and per address.
+    const subject = { email: owner ? owner.user.email : `passkey:${details.uid}`, ip: ctx.ip };
+    let proof: Proof | undefined;
+    try {
+      proof = await deps.attempts.withAttempts(subject, async () => {
+        if (!owner || !input) throw new FactorError('wrong_answer', 'factors.webauthn.unknownCredential');
+        return passkeySignIn.prove(taken, owner, fctx);
+      }, { resetOnSuccess: false });
+    } catch (err) {
+      if (err instanceof ThrottledError) {
+        ctx.status = 429;
+        return renderLogin(deps, ctx, { error: err.locked ? t('signIn.locked') : t('signIn.throttled', { seconds: err.retryAfterSeconds }) });
+      }
+      if (!(err instanceof FactorError)) throw err;
+      await deps.events.record({ type: 'sign_in.failed', userId: owner?.user.id ?? null, ...requestMeta(ctx), details: { method: 'passkey', reason: err.code, client: details.params.client_id } });
+      ctx.status = 401;
+      return renderLogin(deps, ctx, { error: t(err.messageKey, err.vars) });
+    }
+    await afterFirstFactor(deps, ctx, owner!.user, [proof!], false);
   };
 }

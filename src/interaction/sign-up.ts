@@ -14,6 +14,7 @@ import { DuplicateEmailError, type User } from '../store/users.ts';
 import type { InteractionDeps } from './context.ts';
 import { inBackground, mailSignUpExisting, mailVerificationLink } from './mail-links.ts';
 import { interactionUid, liveInteraction } from './return-to.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 const NAME_MAX = 200;
 const EMAIL_MAX = 320;
@@ -60,7 +61,7 @@ export function signUpRoutes(deps: InteractionDeps): Router {
     }
 
     const { email, name, password } = parsed.data;
-    const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+    const meta = requestMeta(ctx);
     // Hashed for new and existing addresses alike, so both take the same time.
     const passwordHash = await deps.hasher.hash(password);
     let created: User | undefined;

@@ -14,6 +14,7 @@ import type { InteractionContext, InteractionDeps } from './context.ts';
 import { inBackground, linkToken, mailVerificationLink, type RequestMeta } from './mail-links.ts';
 import { liveInteraction } from './return-to.ts';
 import { emailField } from './sign-up.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 /**
  * The sign-in step for an account whose address is not confirmed yet (after the right password): no session,
@@ -49,7 +50,7 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
     const user = await deps.store.users.findById(spent.userId);
     // A link for an address the account no longer has confirms nothing.
     if (!user || normalizeEmail(user.email) !== normalizeEmail(email) || !user.emailVerifiedAt) return deadLink(ctx);
-    if (confirmed) await deps.events.record({ type: 'email.verified', userId: user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null });
+    if (confirmed) await deps.events.record({ type: 'email.verified', userId: user.id, ...requestMeta(ctx) });
     page(ctx, 'interaction/verify-done.njk', { email: user.email, interaction: await liveInteraction(deps, spent.data?.interaction) });
   });
 
@@ -60,7 +61,7 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
     const parsed = z.object({ email: emailField }).safeParse(raw);
     if (!parsed.success) return deadLink(ctx, { email: echo(raw.email, 320), errors: fieldErrors(parsed.error, t) }, 400);
     const { email } = parsed.data;
-    const meta = { ip: ctx.ip, userAgent: ctx.get('user-agent') || null };
+    const meta = requestMeta(ctx);
     inBackground(deps.log, 'verification mail', async () => {
       const user = await deps.store.users.findByEmail(email);
       if (user) await mailVerificationLink(deps, user, meta);

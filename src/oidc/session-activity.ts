@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import { clientIp, normalizeIp, parseCidr } from '../http/ip.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
+import { requestMeta } from '../http/request-meta.ts';
 
 export function recordSessionActivity(provider: Provider, { config, store, log }: { config: Config; store: Store; log: Logger }): void {
   const matchers = config.proxy.trusted.map((c) => parseCidr(c)!);
@@ -20,7 +21,7 @@ export function recordSessionActivity(provider: Provider, { config, store, log }
     const xff = ctx.req.headers['x-forwarded-for'];
     const ip = clientIp(normalizeIp(ctx.req.socket.remoteAddress ?? ''), Array.isArray(xff) ? xff.join(',') : xff, trusted);
     store.sessions
-      .recordActivity({ sessionUid: session.uid, userId: session.accountId, ip, userAgent: ctx.get('user-agent') || null })
+      .recordActivity({ sessionUid: session.uid, userId: session.accountId, ip, userAgent: requestMeta(ctx).userAgent })
       .catch((err: unknown) => log.warn({ err }, 'recording session activity failed'));
   });
 }

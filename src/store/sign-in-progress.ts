@@ -1,7 +1,7 @@
 /**
  * What a sign-in in progress has proved, keyed by its oidc-provider interaction: written after the
  * password when a second step is needed, extended by each proof, deleted when the sign-in ends. It grants
- * nothing: only interaction/finish.ts hands oidc-provider a login, once the proofs meet the requirement.
+ * nothing: only interaction/grant.ts hands oidc-provider a login, once the proofs meet the requirement.
  */
 import { deleted, type Db } from './db.ts';
 

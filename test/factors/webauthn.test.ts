@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { PASSKEY_OPTIONS_PER_MINUTE } from '../../src/interaction/passkey.ts';
+import { PASSKEY_OPTIONS_PER_MINUTE } from '../../src/interaction/sign-in.ts';
 import { sleep } from '../account/helpers.ts';
 import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
 import { responseParams } from '../helpers/oauth.ts';

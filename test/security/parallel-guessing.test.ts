@@ -10,7 +10,7 @@ import { TEST_DATABASE_URL } from '../helpers/db.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { smsConfig, startSmsReceiver, type SmsReceiver } from '../helpers/receiver.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer } from '../helpers/server.ts';
 import {
   addQuestion, addRecoveryCodes, addSmsPhone, addTotp, failureCount, leftSecondStep, nowSeconds, pendingOf, totpCode, type Browsed,
 } from '../helpers/two-step.ts';

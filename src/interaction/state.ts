@@ -1,0 +1,49 @@
+/**
+ * A sign-in in progress, typed: who is signing in, what they proved, what the sign-in needs and why.
+ * It lives in `sign_in_progress` between requests (store/sign-in-progress.ts) while a second step or the
+ * passkey offer waits; this file is the one place that reads it back into a SignInState and writes it.
+ */
+import type { Proof } from '../factors/types.ts';
+import type { User } from '../store/users.ts';
+import type { InteractionDeps } from './context.ts';
+import type { Requirement } from './level.ts';
+import type { RiskReason } from './risk.ts';
+
+export interface SignInState {
+  user: User;
+  proofs: Proof[];
+  requirement: Requirement;
+  /** Why the risk rules asked for a second step ([] when they did not). */
+  reasons: RiskReason[];
+  /** The sign-in page's script found a platform authenticator (face, fingerprint) on this device. */
+  passkeyCapable: boolean;
+}
+
+/** The binding of the pending steps (challenges) of one interaction. */
+export const stepBinding = (uid: string) => `interaction:${uid}`;
+
+/**
+ * The sign-in in progress for this interaction, of an active user: one still waiting on its second step
+ * (`complete: false`), or one that is finished and waits on the passkey offer (`complete: true`).
+ */
+export async function loadSignIn(deps: InteractionDeps, uid: string, complete: boolean): Promise<SignInState | undefined> {
+  const progress = await deps.store.progress.find(uid);
+  if (!progress || progress.complete !== complete) return undefined;
+  const user = await deps.store.users.findById(progress.userId);
+  if (!user || user.status !== 'active') return undefined;
+  return {
+    user,
+    proofs: progress.proofs as Proof[],
+    requirement: progress.requirement as unknown as Requirement,
+    reasons: progress.reasons as RiskReason[],
+    passkeyCapable: progress.passkeyCapable,
+  };
+}
+
+/** Keeps the sign-in for this interaction until the next request (`complete`: only the passkey offer is left). */
+export async function saveSignIn(deps: InteractionDeps, uid: string, state: SignInState, complete: boolean): Promise<void> {
+  await deps.store.progress.start({
+    interactionUid: uid, userId: state.user.id, proofs: state.proofs, reasons: state.reasons,
+    requirement: { ...state.requirement }, passkeyCapable: state.passkeyCapable, complete,
+  }, deps.config.twoStep.stepTtlSeconds);
+}
