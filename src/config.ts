@@ -86,7 +86,7 @@ export const configSchema = z.strictObject({
     /** Longest delay between attempts, in seconds (delays double from 1 s). */
     maxDelaySeconds: z.number().int().min(1).max(3600),
     /** Consecutive failures after which the account is locked until a password reset by email. */
-    lockAfter: z.number().int().min(10).max(100, 'must be at most 100 (SECURITY.md)'),
+    lockAfter: z.number().int().min(10).max(100, 'must be at most 100 (README, "Security notes": the owner is never locked out for good)'),
     /** How long an account's failures are remembered without a new one. */
     accountWindowSeconds: duration,
     /** Failures from one IP address within ipWindowSeconds before that address must wait. */
@@ -105,7 +105,7 @@ export const configSchema = z.strictObject({
     clientCredentials: duration,
     /** Lifetime of an email-verification link. */
     emailVerifyLink: duration.max(604800, 'must be at most 604800 (7 days)'),
-    /** Lifetime of a password-reset link: short-lived (SECURITY.md). */
+    /** Lifetime of a password-reset link: short-lived (README, "Accounts"). */
     passwordResetLink: duration.max(7200, 'must be at most 7200 (2 hours): reset links are short-lived'),
   }),
   keys: z.strictObject({
@@ -151,8 +151,8 @@ export const configSchema = z.strictObject({
     sms: z.strictObject({
       /** log: written to the log (development only); webhook: a signed JSON POST; twilio: Twilio's REST API. */
       provider: z.enum(['log', 'webhook', 'twilio']),
-      /** A code works this long (SECURITY.md: 5 minutes, never more than 10). */
-      codeTtlSeconds: z.number().int().min(60).max(600, 'must be at most 600 (10 minutes, SECURITY.md)'),
+      /** A code works this long (README, "Two-step verification": 5 minutes, never more than 10). */
+      codeTtlSeconds: z.number().int().min(60).max(600, 'must be at most 600 (10 minutes; README, "Two-step verification")'),
       /** At least this long between two codes to one account. */
       resendIntervalSeconds: z.number().int().min(10).max(600),
       /** At most this many codes per account and hour. */
@@ -181,8 +181,8 @@ export const configSchema = z.strictObject({
       }
     }),
     recoveryCodes: z.strictObject({
-      /** Codes in a set (SECURITY.md: at least 10). */
-      count: z.number().int().min(10, 'must be at least 10 (SECURITY.md)').max(20),
+      /** Codes in a set (README, "Two-step verification": at least 10). */
+      count: z.number().int().min(10, 'must be at least 10 (README, "Two-step verification")').max(20),
     }),
   }),
   webauthn: z.strictObject({

@@ -15,7 +15,3 @@ export class AppError extends Error {
   }
 }
 
-/** `check(user, 'sign_in.unknown')` narrows like an assertion and throws a coded error. */
-export function check(condition: unknown, code: string, status = 400, message?: string): asserts condition {
-  if (!condition) throw new AppError(code, status, message ?? code);
-}

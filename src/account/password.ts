@@ -43,9 +43,7 @@ export function changePassword(deps: AccountDeps) {
         (await deps.hasher.verify(user.passwordHash, current)) || undefined);
     } catch (err) {
       if (!(err instanceof ThrottledError)) throw err;
-      if (!err.locked) ctx.set('Retry-After', String(err.retryAfterSeconds));
-      const error = err.locked ? deps.render.t('signIn.locked') : deps.render.t('signIn.throttled', { seconds: err.retryAfterSeconds });
-      return show(deps, ctx, { signOutOthers, error }, 429);
+      return show(deps, ctx, { signOutOthers, error: err.respond(ctx, deps.render.t) }, 429);
     }
     if (!ok) {
       await deps.events.record({ type: 'password.change_failed', userId: user.id, ...meta, details: { reason: 'wrong_current_password' } });

@@ -7,7 +7,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
 import { passwordProblem } from '../factors/password.ts';
-import { readForm } from '../http/body.ts';
+import { checkedForm } from '../http/csrf.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
 import type { Services } from '../services.ts';
@@ -30,6 +30,7 @@ export async function issueSetupLink(services: Services): Promise<string | undef
 
 export function setupRoutes(services: Services, render: Render, csrf: Csrf): Router {
   const router = new Router();
+  const checked = checkedForm(csrf);
   const gone = () => new AppError('setup.link_invalid', 404, 'This setup link has expired or was already used. Restart Latchkey for a new one, or use "latchkey users add --admin".');
 
   const page = (ctx: Context, vars: Record<string, unknown>) => {
@@ -44,9 +45,8 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
     page(ctx, { token });
   });
 
-  router.post('/setup', async (ctx) => {
-    const raw = await readForm(ctx);
-    csrf.verify(ctx, raw.csrf);
+  router.post('/setup', checked, async (ctx) => {
+    const raw = ctx.state.form as Record<string, string>;
     const parsed = setupForm.safeParse(raw);
     const token = raw.token ?? '';
     if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();

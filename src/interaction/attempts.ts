@@ -6,7 +6,9 @@
  * `freeFailures`; after `lockAfter` consecutive failures the account waits for a password reset by email.
  */
 import { createHash } from 'node:crypto';
+import type { Context } from 'koa';
 import type { Config } from '../config.ts';
+import type { Translate } from '../i18n.ts';
 import { AppError } from '../errors.ts';
 import { FactorError } from '../factors/types.ts';
 import type { CountersRepository } from '../store/counters.ts';
@@ -21,10 +23,26 @@ export interface Subject {
 export const accountKey = (email: string) => `acct:${createHash('sha256').update(normalizeEmail(email)).digest('base64url')}`;
 const ipKey = (ip: string) => `ip:${ip}`;
 
-/** Rendered by the caller with the strings signIn.locked / signIn.throttled. */
+/** An attempt the limits refuse now: locked (until a reset by email), or to be made again after a wait. */
 export class ThrottledError extends AppError {
   constructor(readonly retryAfterSeconds: number, readonly locked: boolean) {
     super(locked ? 'sign_in.locked' : 'sign_in.throttled', 429, locked ? 'locked' : 'throttled', true, { retryAfter: retryAfterSeconds });
+  }
+
+  /** The message key of the page's words for it (locales: signIn.locked, signIn.throttled) and its values. */
+  get messageKey(): string {
+    return this.locked ? 'signIn.locked' : 'signIn.throttled';
+  }
+
+  get vars(): Record<string, unknown> {
+    return this.locked ? {} : { seconds: this.retryAfterSeconds };
+  }
+
+  /** Answers 429 with Retry-After (unless locked) and returns the words for the page. */
+  respond(ctx: Context, t: Translate): string {
+    ctx.status = 429;
+    if (!this.locked) ctx.set('Retry-After', String(this.retryAfterSeconds));
+    return t(this.messageKey, this.vars);
   }
 }
 

@@ -6,7 +6,7 @@
  * A second factor is still asked at the next sign-in: nothing here signs anyone in.
  */
 import Router from '@koa/router';
-import { readForm } from '../http/body.ts';
+import { checkedForm } from '../http/csrf.ts';
 import { pageRenderer } from '../http/page.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { InteractionDeps } from './context.ts';
@@ -15,6 +15,7 @@ import { requestMeta } from '../http/request-meta.ts';
 
 export function notMeRoutes(deps: InteractionDeps): Router {
   const router = new Router();
+  const checked = checkedForm(deps.csrf);
   const page = pageRenderer(deps.render, deps.csrf);
   const dead = (ctx: Parameters<typeof page>[0]) => page(ctx, 'interaction/not-me-invalid.njk', {}, 410);
 
@@ -25,9 +26,8 @@ export function notMeRoutes(deps: InteractionDeps): Router {
     page(ctx, 'interaction/not-me.njk', { token: value });
   });
 
-  router.post('/not-me', async (ctx) => {
-    const raw = await readForm(ctx);
-    deps.csrf.verify(ctx, raw.csrf);
+  router.post('/not-me', checked, async (ctx) => {
+    const raw = ctx.state.form as Record<string, string>;
     const value = linkToken(raw.token);
     const done = value ? await deps.store.signOutEverywhere(value) : undefined;
     if (!done) return dead(ctx);

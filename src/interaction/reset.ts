@@ -9,7 +9,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { passwordProblem } from '../factors/password.ts';
-import { readForm } from '../http/body.ts';
+import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
@@ -28,6 +28,7 @@ async function logOutApps(deps: InteractionDeps, accountId: string, sessions: Pa
 
 export function resetRoutes(deps: InteractionDeps): Router {
   const router = new Router();
+  const checked = checkedForm(deps.csrf);
   const page = pageRenderer(deps.render, deps.csrf);
   const { t } = deps.render;
   const minutes = Math.round(deps.config.ttl.passwordResetLink / 60);
@@ -41,9 +42,8 @@ export function resetRoutes(deps: InteractionDeps): Router {
     forgotForm(ctx, { interaction: await liveInteraction(deps, ctx.params.uid) });
   });
 
-  router.post('/reset', async (ctx) => {
-    const raw = await readForm(ctx);
-    deps.csrf.verify(ctx, raw.csrf);
+  router.post('/reset', checked, async (ctx) => {
+    const raw = ctx.state.form as Record<string, string>;
     const interaction = await liveInteraction(deps, raw.interaction);
     const parsed = z.object({ email: emailField }).safeParse(raw);
     if (!parsed.success) return forgotForm(ctx, { interaction, email: echo(raw.email, 320), errors: fieldErrors(parsed.error, t) }, 400);
@@ -67,9 +67,8 @@ export function resetRoutes(deps: InteractionDeps): Router {
     newPasswordForm(ctx, { token: value, email: live.data?.email, signedOut: ctx.query.signedOut === '1' });
   });
 
-  router.post('/reset/confirm', async (ctx) => {
-    const raw = await readForm(ctx);
-    deps.csrf.verify(ctx, raw.csrf);
+  router.post('/reset/confirm', checked, async (ctx) => {
+    const raw = ctx.state.form as Record<string, string>;
     const value = linkToken(raw.token);
     const live = value ? await deps.store.codes.peek('password_reset', value) : undefined;
     if (!value || !live) return deadLink(ctx);

@@ -149,8 +149,7 @@ export function verifySecondStep(deps: InteractionDeps) {
     } catch (err) {
       if (err instanceof ThrottledError) {
         const back = await deps.store.pending.putBack(taken, { spent: false });
-        if (!err.locked) ctx.set('Retry-After', String(err.retryAfterSeconds));
-        const error = err.locked ? t('signIn.locked') : t('signIn.throttled', { seconds: err.retryAfterSeconds });
+        const error = err.respond(ctx, t);
         if (!back) return renderMethods(deps, ctx, state, { id: '', message: error }, 429);
         return renderChallenge(deps, ctx, state, { method, pending: asPending(back), view: await factor.view(asPending(back), state.user, fctx), others: list.length - 1, error }, 429);
       }

@@ -62,10 +62,7 @@ export function signIn(deps: InteractionDeps) {
     } catch (err) {
       if (!(err instanceof ThrottledError)) throw err;
       await deps.events.record({ type: 'sign_in.throttled', userId: null, ...meta, details: { locked: err.locked, client } });
-      ctx.status = 429;
-      if (!err.locked) ctx.set('Retry-After', String(err.retryAfterSeconds));
-      const error = err.locked ? deps.render.t('signIn.locked') : deps.render.t('signIn.throttled', { seconds: err.retryAfterSeconds });
-      return renderLogin(deps, ctx, { email, error });
+      return renderLogin(deps, ctx, { email, error: err.respond(ctx, deps.render.t) });
     }
     if (!user) {
       await deps.events.record({ type: 'sign_in.failed', userId: found?.id ?? null, ...meta, details: { method: 'pwd', client } });
@@ -132,10 +129,7 @@ export function passkeySignInStep(deps: InteractionDeps) {
         return passkeySignIn.prove(taken, owner, fctx);
       }, { resetOnSuccess: false });
     } catch (err) {
-      if (err instanceof ThrottledError) {
-        ctx.status = 429;
-        return renderLogin(deps, ctx, { error: err.locked ? t('signIn.locked') : t('signIn.throttled', { seconds: err.retryAfterSeconds }) });
-      }
+      if (err instanceof ThrottledError) return renderLogin(deps, ctx, { error: err.respond(ctx, t) });
       if (!(err instanceof FactorError)) throw err;
       await deps.events.record({ type: 'sign_in.failed', userId: owner?.user.id ?? null, ...requestMeta(ctx), details: { method: 'passkey', reason: err.code, client: details.params.client_id } });
       ctx.status = 401;

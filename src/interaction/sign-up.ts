@@ -8,7 +8,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
 import { passwordProblem } from '../factors/password.ts';
-import { readForm } from '../http/body.ts';
+import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import { DuplicateEmailError, type User } from '../store/users.ts';
 import type { InteractionDeps } from './context.ts';
@@ -30,6 +30,7 @@ const signUpForm = z.object({
 
 export function signUpRoutes(deps: InteractionDeps): Router {
   const router = new Router();
+  const checked = checkedForm(deps.csrf);
   const page = pageRenderer(deps.render, deps.csrf);
   const { t } = deps.render;
 
@@ -45,10 +46,11 @@ export function signUpRoutes(deps: InteractionDeps): Router {
     form(ctx, { interaction: await liveInteraction(deps, ctx.params.uid) });
   });
 
-  router.post('/signup', async (ctx) => {
+  router.post('/signup', (_ctx, next) => {
     enabled();
-    const raw = await readForm(ctx);
-    deps.csrf.verify(ctx, raw.csrf);
+    return next();
+  }, checked, async (ctx) => {
+    const raw = ctx.state.form as Record<string, string>;
     const interaction = interactionUid(raw.interaction);
     const parsed = signUpForm.safeParse(raw);
     const errors = parsed.success ? {} : fieldErrors(parsed.error, t);

@@ -7,7 +7,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { readForm } from '../http/body.ts';
+import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer } from '../http/page.ts';
 import { normalizeEmail, type User } from '../store/users.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
@@ -28,6 +28,7 @@ export async function askToConfirmEmail(deps: InteractionDeps, ctx: InteractionC
 
 export function verifyEmailRoutes(deps: InteractionDeps): Router {
   const router = new Router();
+  const checked = checkedForm(deps.csrf);
   const page = pageRenderer(deps.render, deps.csrf);
   const { t } = deps.render;
   const deadLink = (ctx: Context, vars: Record<string, unknown> = {}, status = 410) => page(ctx, 'interaction/verify-invalid.njk', vars, status);
@@ -39,9 +40,8 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
     page(ctx, 'interaction/verify-email.njk', { token: value, email: live.data?.email });
   });
 
-  router.post('/verify', async (ctx) => {
-    const raw = await readForm(ctx);
-    deps.csrf.verify(ctx, raw.csrf);
+  router.post('/verify', checked, async (ctx) => {
+    const raw = ctx.state.form as Record<string, string>;
     const value = linkToken(raw.token);
     const spent = value ? await deps.store.codes.spend('email_verify', value) : undefined;
     const email = typeof spent?.data?.email === 'string' ? spent.data.email : undefined;
@@ -55,9 +55,8 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
   });
 
   /** "Send a new link" from a dead link's page: the same answer whether or not the address has an account. */
-  router.post('/verify/resend', async (ctx) => {
-    const raw = await readForm(ctx);
-    deps.csrf.verify(ctx, raw.csrf);
+  router.post('/verify/resend', checked, async (ctx) => {
+    const raw = ctx.state.form as Record<string, string>;
     const parsed = z.object({ email: emailField }).safeParse(raw);
     if (!parsed.success) return deadLink(ctx, { email: echo(raw.email, 320), errors: fieldErrors(parsed.error, t) }, 400);
     const { email } = parsed.data;

@@ -35,8 +35,14 @@ export type DatabaseTarget = { url: string; poolMax?: number } | { dir: string }
  */
 const EMBEDDED_SHARED_BUFFERS = '16MB';
 
-// int8 (counts, bigserial ids) as numbers: the values Latchkey counts stay far below 2^53.
-pg.types.setTypeParser(20, (v: string) => Number(v));
+/**
+ * int8 (counts, bigserial ids) as numbers: the values Latchkey counts stay far below 2^53. Given to
+ * Latchkey's own pool only (pg's per-client `types`), so another pg user in the process keeps its strings.
+ */
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as never)) as typeof pg.types.getTypeParser,
+};
 
 export function openDatabase(target: DatabaseTarget): Database {
   let knex: Knex;
@@ -49,7 +55,7 @@ export function openDatabase(target: DatabaseTarget): Database {
     listen = (channel, handlers) => listenPostgres(url, channel, handlers);
     knex = knexFactory({
       client: 'pg',
-      connection: { connectionString: target.url, application_name: 'latchkey' },
+      connection: { connectionString: target.url, application_name: 'latchkey', types: pgTypes } as Knex.PgConnectionConfig,
       pool: { min: 0, max: target.poolMax ?? 10, acquireTimeoutMillis: 10_000 },
       acquireConnectionTimeout: 10_000,
     });
