@@ -7,20 +7,22 @@
  * while the user's preference or an app they use needs one.
  */
 import { z } from 'zod';
-import { factorContext, factorFor, isPossession, isStepKind, STEP_KINDS, usableMethods } from '../factors/index.ts';
+import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needing, STEP_KINDS, usableMethods } from '../factors/index.ts';
 import { FactorError, isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
 import { ACR, rank } from '../interaction/level.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
 import type { User } from '../store/users.ts';
 import { connectedApps } from './apps.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
+import { webauthn } from '../factors/webauthn.ts';
 import { PRINTABLE } from './form.ts';
 import { notify } from './notify.ts';
 import { doneRedirect, formatTime, renderPage } from './page.ts';
 
 const binding = (ctx: AccountContext) => `account:${ctx.state.account.idHash}`;
 const asPending = (row: PendingRow): Pending => ({ ...row, userId: row.userId!, kind: row.kind as StepKind });
-const recoveryCodes = factorFor('recovery-code');
+/** Recovery codes: the method that backs up the possession methods. */
+const backup = backupFactor();
 
 /** The form values an enrolment page may show back after an error (never an answer or a code). */
 const ECHO = ['question', 'customQuestion', 'label', 'phone'] as const;
@@ -36,20 +38,18 @@ const methodName = (deps: AccountDeps, kind: string) => deps.render.t(`factors.$
 
 /** What the "Password & security" page lists. */
 export async function securityOverview(deps: AccountDeps, user: User) {
-  const { t } = deps.render;
   const all = await deps.store.authenticators.listForUser(user.id);
-  const hasQuestion = all.some((a) => a.kind === 'security-question');
-  const hasPossession = (await usableMethods(user, factorContext(deps))).some((m) => isPossession(m) && m.factor.kind !== 'recovery-code');
+  const hasPossession = (await usableMethods(user, factorContext(deps))).some((m) => isPossession(m.factor));
   const sections = STEP_KINDS.map((kind) => {
-    const factor = factorFor(kind);
+    const factor = factorFor(kind) as Factor;
     const items = all.filter((a) => a.kind === kind).map((a) => ({
       id: a.id, label: a.label, addedAt: formatTime(a.createdAt), lastUsed: formatTime(a.lastUsedAt),
     }));
-    const blocked = factor.needsSecurityQuestion && !hasQuestion ? t('account.twoStep.needsQuestion') : undefined;
+    const blocked = missingPrerequisite(deps, factor, all);
     return { kind, items, canAdd: !blocked && (factor.multiple || items.length === 0), blocked, multiple: factor.multiple };
   });
   const recoveryLeft = await deps.store.codes.countLive('recovery_code', user.id);
-  return { sections, hasQuestion, hasPossession, recoveryLeft, recoveryTotal: deps.config.twoStep.recoveryCodes.count };
+  return { sections, hasPossession, recoveryLeft, recoveryTotal: deps.config.twoStep.recoveryCodes.count };
 }
 
 function kindParam(ctx: AccountContext): StepKind | undefined {
@@ -74,11 +74,14 @@ async function begin(deps: AccountDeps, ctx: AccountContext, kind: StepKind, ext
   renderEnrol(deps, ctx, { kind, pending, view: await factor.view(pending, user, fctx), ...extra }, status);
 }
 
-/** Refuses a method that needs the security question first; the reason is shown on the page. */
+/** Why this method cannot be added yet (the method it needs first is missing), or undefined. */
+function missingPrerequisite(deps: AccountDeps, factor: Factor, mine: readonly Authenticator[]): string | undefined {
+  return factor.needs && !mine.some((a) => a.kind === factor.needs) ? deps.render.t(`account.twoStep.needs.${factor.needs}`) : undefined;
+}
+
+/** Refuses a method whose prerequisite is missing; the reason is shown on the page. */
 async function prerequisite(deps: AccountDeps, user: User, factor: Factor): Promise<string | undefined> {
-  if (!factor.needsSecurityQuestion) return undefined;
-  const hasQuestion = (await deps.store.authenticators.listForUser(user.id)).some((a) => a.kind === 'security-question');
-  return hasQuestion ? undefined : deps.render.t('account.twoStep.needsQuestion');
+  return factor.needs ? missingPrerequisite(deps, factor, await deps.store.authenticators.listForUser(user.id)) : undefined;
 }
 
 async function refuse(deps: AccountDeps, ctx: AccountContext, error: string, status = 400) {
@@ -92,7 +95,9 @@ export function showEnrol(deps: AccountDeps) {
     if (!kind) return refuse(deps, ctx, deps.render.t('account.twoStep.unknownMethod'), 404);
     const blocked = await prerequisite(deps, ctx.state.user, factorFor(kind) as Factor);
     if (blocked) return refuse(deps, ctx, blocked);
-    if (kind === 'recovery-code') return renderPage(deps, ctx, 'account/recovery-codes.njk', 'security', { left: await deps.store.codes.countLive('recovery_code', ctx.state.user.id) });
+    if (factorFor(kind).enrolment === 'generated') {
+      return renderPage(deps, ctx, 'account/recovery-codes.njk', 'security', { left: await deps.store.codes.countLive('recovery_code', ctx.state.user.id) });
+    }
     await begin(deps, ctx, kind);
   };
 }
@@ -101,13 +106,13 @@ export function showEnrol(deps: AccountDeps) {
 async function generateRecoveryCodes(deps: AccountDeps, ctx: AccountContext, after?: string): Promise<void> {
   const { user } = ctx.state;
   const fctx = factorContext(deps);
-  const step = await recoveryCodes.enroll.begin(user, fctx);
+  const step = await backup.enroll.begin(user, fctx);
   // Shown in this response only: the codes are never kept in the clear, not even in a pending step.
-  const pending: Pending<'recovery-code'> = { ...step, id: 'generated', userId: user.id, attemptsLeft: 1, expiresAt: Date.now() + step.ttlSeconds * 1000 };
-  await recoveryCodes.enroll.finish(pending, { confirm: 'yes' }, user, fctx);
+  const pending: Pending = { ...step, id: 'generated', userId: user.id, attemptsLeft: 1, expiresAt: Date.now() + step.ttlSeconds * 1000 };
+  await backup.enroll.finish(pending, { confirm: 'yes' }, user, fctx);
   await deps.events.record({ type: 'recovery_codes.generated', userId: user.id, ...requestMeta(ctx), details: { count: deps.config.twoStep.recoveryCodes.count } });
   await notify(deps, user.email, 'two-step-changed', { change: deps.render.t('mail.two-step-changed.recoveryCodes') });
-  renderPage(deps, ctx, 'account/recovery-codes-new.njk', 'security', { view: await recoveryCodes.view(pending, user, fctx), after });
+  renderPage(deps, ctx, 'account/recovery-codes-new.njk', 'security', { view: await backup.view(pending, user, fctx), after });
 }
 
 /** POST /account/two-step/:kind: the answer to the enrolment's current step. */
@@ -120,7 +125,7 @@ export function finishEnrol(deps: AccountDeps) {
     const factor = factorFor(kind) as Factor;
     const blocked = await prerequisite(deps, user, factor);
     if (blocked) return refuse(deps, ctx, blocked);
-    if (kind === 'recovery-code') return generateRecoveryCodes(deps, ctx);
+    if (factor.enrolment === 'generated') return generateRecoveryCodes(deps, ctx);
 
     const taken = typeof form.pending === 'string' && /^[A-Za-z0-9_-]{32}$/.test(form.pending) ? await deps.store.pending.take(form.pending, binding(ctx)) : undefined;
     if (!taken || taken.kind !== kind || taken.userId !== user.id) return begin(deps, ctx, kind, { error: t('account.twoStep.expired'), values: echoValues(form) }, 400);
@@ -145,7 +150,7 @@ export function finishEnrol(deps: AccountDeps) {
     await deps.events.record({ type: replaced ? 'two_step.changed' : 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind, label: result.label } });
     await notify(deps, user.email, 'two-step-changed', { change: t(`mail.two-step-changed.${replaced ? 'changed' : 'added'}`, { method: methodName(deps, kind), label: result.label }) });
     // The first possession method comes with recovery codes, for the day it is out of reach.
-    if (isPossession({ factor, authenticator: result }) && (await recoveryCodes.usable(user, fctx)).length === 0) {
+    if (isPossession(factor) && (await backup.usable(user, fctx)).length === 0) {
       return generateRecoveryCodes(deps, ctx, t('account.twoStep.addedWithCodes', { method: methodName(deps, kind) }));
     }
     doneRedirect(deps, ctx, '/account/security', replaced ? 'twoStepChanged' : 'twoStepAdded');
@@ -175,8 +180,10 @@ async function remove(deps: AccountDeps, ctx: AccountContext, targets: Authentic
   const gone = new Set(targets.map((a) => a.id));
   const all = await deps.store.authenticators.listForUser(user.id);
   const rest = all.filter((a) => !gone.has(a.id));
-  if (targets.some((a) => a.kind === 'security-question') && rest.some((a) => a.kind !== 'recovery-code')) return t('account.twoStep.questionNeeded');
-  const possession = (a: Authenticator) => isStepKind(a.kind) && a.kind !== 'recovery-code' && factorFor(a.kind).proof.category !== 'knowledge';
+  // A method others need stays while they exist.
+  const needed = (a: Authenticator) => isStepKind(a.kind) && rest.some((r) => needing(a.kind as StepKind).some((f) => f.kind === r.kind && !f.backsUp));
+  if (targets.some(needed)) return t('account.twoStep.questionNeeded');
+  const possession = (a: Authenticator) => isStepKind(a.kind) && isPossession(factorFor(a.kind) as Factor);
   const lastPossession = targets.some(possession) && !rest.some(possession);
   if (lastPossession) {
     if (user.verificationPreference === 'always') return t('account.twoStep.neededByPreference');
@@ -188,8 +195,8 @@ async function remove(deps: AccountDeps, ctx: AccountContext, targets: Authentic
     await deps.events.record({ type: 'two_step.removed', userId: user.id, ...requestMeta(ctx), details: { kind: target.kind, label: target.label } });
   }
   // Recovery codes back up the possession methods: they go with the last one (or on their own).
-  if (lastPossession || targets.some((a) => a.kind === 'recovery-code')) {
-    await deps.store.authenticators.removeKind(user.id, 'recovery-code');
+  if (lastPossession || targets.some((a) => a.kind === backup.kind)) {
+    await deps.store.authenticators.removeKind(user.id, backup.kind);
     await deps.store.codes.replaceSet('recovery_code', user.id, [], 1);
   }
   const change = targets.length === 1
@@ -215,7 +222,7 @@ export function removeMethod(deps: AccountDeps) {
 /** POST /account/passkeys/off: "Sign in with face or fingerprint" off: every passkey of the account goes. */
 export function passkeysOff(deps: AccountDeps) {
   return async function turnPasskeysOff(ctx: AccountContext) {
-    const passkeys = (await deps.store.authenticators.listForUser(ctx.state.user.id)).filter((a) => a.kind === 'webauthn');
+    const passkeys = (await deps.store.authenticators.listForUser(ctx.state.user.id)).filter((a) => a.kind === webauthn.kind);
     if (!passkeys.length) return refuse(deps, ctx, deps.render.t('account.twoStep.gone'));
     const refused = await remove(deps, ctx, passkeys);
     if (refused) return refuse(deps, ctx, refused);

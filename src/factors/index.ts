@@ -8,7 +8,8 @@ import { sms } from './sms.ts';
 import { totp } from './totp.ts';
 import { webauthn } from './webauthn.ts';
 import type { User } from '../store/users.ts';
-import type { Authenticator, Factor, FactorContext, StepKind } from './types.ts';
+import { PASSWORD_PROOF } from './password.ts';
+import type { Amr, Authenticator, Factor, FactorContext, Proof, StepKind } from './types.ts';
 
 export const factors: { readonly [K in StepKind]: Factor<K> } = {
   'security-question': securityQuestion,
@@ -46,8 +47,31 @@ export async function usableMethods(user: User, ctx: FactorContext): Promise<Met
   return out;
 }
 
-/** A method of the possession kind (or stronger) is what mfa needs besides the password. */
-export const isPossession = (m: Method) => m.factor.proof.category !== 'knowledge';
+/**
+ * A method of the possession kind (or stronger): what mfa needs besides the password. A backup (recovery
+ * codes) is not one: it exists only alongside one.
+ */
+export const isPossession = (factor: Factor) => factor.proof.category !== 'knowledge' && !factor.backsUp;
+
+/** The method that backs up the possession methods (recovery codes). */
+export const backupFactor = (): Factor => Object.values(factors).find((f) => f.backsUp) as Factor;
+
+/** The methods that need `kind` to exist first (every other method needs the security question). */
+export const needing = (kind: StepKind): Factor[] => (Object.values(factors) as Factor[]).filter((f) => f.needs === kind);
+
+/**
+ * How each proof shows in amr, read back (an existing session's amr, when step-up adds to it): the
+ * password's and every method's, by their first amr value (the first method in registry order wins).
+ */
+export function proofsByAmr(): ReadonlyMap<Amr, Omit<Proof, 'authenticatorId'>> {
+  const out = new Map<Amr, Omit<Proof, 'authenticatorId'>>([[PASSWORD_PROOF.amr[0]!, PASSWORD_PROOF]]);
+  for (const factor of Object.values(factors) as Factor[]) {
+    for (const shape of [factor.proof, ...(factor.alsoProves ?? [])]) {
+      if (!out.has(shape.amr[0]!)) out.set(shape.amr[0]!, { ...shape, kind: factor.kind });
+    }
+  }
+  return out;
+}
 
 /** The narrow context a factor gets: never Koa's ctx. */
 export function factorContext(deps: Omit<FactorContext, 'now'> & { now?: () => number }): FactorContext {

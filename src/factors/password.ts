@@ -44,9 +44,14 @@ export function createPasswordHasher(params: Config['argon2']): PasswordHasher {
   };
 }
 
+/** What a right password proves (amr pwd): the first factor of every sign-in. */
+export const PASSWORD_PROOF: Omit<Proof, 'authenticatorId'> = { kind: 'password', amr: ['pwd'], category: 'knowledge', phishingResistant: false };
+
 export function passwordProof(userId: string): Proof {
-  return { kind: 'password', authenticatorId: `password:${userId}`, amr: ['pwd'], category: 'knowledge', phishingResistant: false };
+  return { ...PASSWORD_PROOF, authenticatorId: `password:${userId}` };
 }
+
+export const isPasswordProof = (p: Proof) => p.kind === PASSWORD_PROOF.kind;
 
 /**
  * The shipped list of common and breached passwords (src/factors/common-passwords.txt: source and license

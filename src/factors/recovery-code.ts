@@ -40,10 +40,11 @@ export interface RecoveryCodeInput {
 
 export const recoveryCode: Factor<'recovery-code', RecoveryCodeInput> = {
   kind: 'recovery-code',
-  roles: ['second'],
   proof: { amr: ['otp'], category: 'possession', phishingResistant: false },
   offer: 'last-resort',
-  needsSecurityQuestion: true,
+  needs: 'security-question',
+  backsUp: true,
+  enrolment: 'generated',
   multiple: false,
   challengeOnce: false,
 

@@ -40,10 +40,10 @@ type QuestionData = { preset: (typeof QUESTIONS)[number] } | { custom: string };
 
 export const securityQuestion: Factor<'security-question', SecurityQuestionInput> = {
   kind: 'security-question',
-  roles: ['second'],
   proof: { amr: ['kba'], category: 'knowledge', phishingResistant: false },
   offer: 'normal',
-  needsSecurityQuestion: false,
+  backsUp: false,
+  enrolment: 'form',
   multiple: false,
   challengeOnce: false,
 

@@ -94,10 +94,11 @@ const codeStep = (ctx: FactorContext, data: Record<string, unknown>, authenticat
 
 export const sms: Factor<'sms', SmsInput> = {
   kind: 'sms',
-  roles: ['second'],
   proof: { amr: ['sms'], category: 'possession', phishingResistant: false },
   offer: 'restricted',
-  needsSecurityQuestion: true,
+  needs: 'security-question',
+  backsUp: false,
+  enrolment: 'form',
   multiple: true,
   challengeOnce: false,
 

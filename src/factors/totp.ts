@@ -60,10 +60,11 @@ export function otpauthUri(config: Config, email: string, seed: string, digits: 
 
 export const totp: Factor<'totp', TotpInput> = {
   kind: 'totp',
-  roles: ['second'],
   proof: { amr: ['otp'], category: 'possession', phishingResistant: false },
   offer: 'normal',
-  needsSecurityQuestion: true,
+  needs: 'security-question',
+  backsUp: false,
+  enrolment: 'form',
   multiple: true,
   challengeOnce: false,
 

@@ -107,11 +107,19 @@ export type Offer = 'normal' | 'restricted' | 'last-resort';
 
 export interface Factor<K extends StepKind = StepKind, Input = unknown> {
   readonly kind: K;
-  readonly roles: readonly ('first' | 'second')[];
   readonly proof: ProofShape;
+  /** Other shapes a proof of this method can take (a synced passkey proves `swk`, not `hwk`). */
+  readonly alsoProves?: readonly ProofShape[];
   readonly offer: Offer;
-  /** Needs a security question first (every method but the question itself). */
-  readonly needsSecurityQuestion: boolean;
+  /** The method that must exist before this one can be added (the security question, for every other one). */
+  readonly needs?: StepKind;
+  /**
+   * Backs up the possession methods (recovery codes): made with the first of them, removed with the last,
+   * added only while one exists, and never counted as one itself.
+   */
+  readonly backsUp: boolean;
+  /** `form`: added by answering one or more pages (a phone, then its code); `generated`: made in one go. */
+  readonly enrolment: 'form' | 'generated';
   /** More than one of this kind per user (two authenticator apps), or one at most (a security question). */
   readonly multiple: boolean;
   /**

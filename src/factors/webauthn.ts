@@ -146,10 +146,12 @@ const challengeStep = (ctx: FactorContext, options: { challenge: string }, authe
 
 export const webauthn: Factor<'webauthn', WebauthnInput> = {
   kind: 'webauthn',
-  roles: ['first', 'second'],
   proof: { amr: ['hwk', 'user'], category: 'possession', phishingResistant: true },
+  alsoProves: [{ amr: ['swk', 'user'], category: 'possession', phishingResistant: true }],
   offer: 'normal',
-  needsSecurityQuestion: true,
+  needs: 'security-question',
+  backsUp: false,
+  enrolment: 'form',
   multiple: true,
   challengeOnce: true,
 

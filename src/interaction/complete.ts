@@ -4,6 +4,7 @@
  * sign-in in progress goes, the owner is alerted about a sign-in on a new device, and grant.ts hands
  * oidc-provider the login with the level derived from the proofs.
  */
+import { factorFor, isStepKind } from '../factors/index.ts';
 import type { Amr } from '../factors/types.ts';
 import { networkPrefix } from '../http/ip.ts';
 import { maskIp } from '../account/place.ts';
@@ -42,8 +43,9 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
     type: 'sign_in.succeeded', userId: user.id, ...meta,
     details: { amr: level.amr, acr: level.acr, client: details.params.client_id, ...(reasons.length ? { reasons } : {}), ...(added ? { newDevice: true } : {}) },
   });
-  // A recovery code is a last resort: its use is always news, on a known device too, with how many are left.
-  const recovery = proofs.some((p) => p.kind === 'recovery-code');
+  // A recovery code (the backup method) is a last resort: its use is always news, on a known device too,
+  // with how many are left.
+  const recovery = proofs.some((p) => isStepKind(p.kind) && factorFor(p.kind).backsUp);
   const left = recovery ? await deps.store.codes.countLive('recovery_code', user.id) : 0;
   if (recovery) {
     await deps.events.record({ type: 'recovery_code.used', userId: user.id, ...meta, details: { left, client: details.params.client_id } });

@@ -6,6 +6,7 @@
  * | urn:latchkey:acr:mfa  | two independent categories (password + possession) |
  * | phr                   | a phishing-resistant proof with user verification  |
  */
+import { proofsByAmr } from '../factors/index.ts';
 import type { Amr, Proof } from '../factors/types.ts';
 
 export const ACR = { oneFactor: 'urn:latchkey:acr:1fa', mfa: 'urn:latchkey:acr:mfa', phr: 'phr' } as const;
@@ -137,15 +138,7 @@ export function wouldMeet(proofs: readonly Proof[], shape: Omit<Proof, 'kind' | 
   return meets([...proofs, { ...shape, kind: 'password', authenticatorId: '(candidate)' }], req);
 }
 
-/** How each proof shows in amr, read back (an existing session's amr, when step-up adds to it). */
-const AMR_PROOFS: Partial<Record<Amr, Omit<Proof, 'authenticatorId'>>> = {
-  pwd: { kind: 'password', amr: ['pwd'], category: 'knowledge', phishingResistant: false },
-  kba: { kind: 'security-question', amr: ['kba'], category: 'knowledge', phishingResistant: false },
-  otp: { kind: 'totp', amr: ['otp'], category: 'possession', phishingResistant: false },
-  sms: { kind: 'sms', amr: ['sms'], category: 'possession', phishingResistant: false },
-  hwk: { kind: 'webauthn', amr: ['hwk', 'user'], category: 'possession', phishingResistant: true },
-  swk: { kind: 'webauthn', amr: ['swk', 'user'], category: 'possession', phishingResistant: true },
-};
+const AMR_PROOFS = proofsByAmr();
 
 /**
  * The proofs behind an existing session, from the amr it was granted with (which levelOf derived from
@@ -155,7 +148,7 @@ const AMR_PROOFS: Partial<Record<Amr, Omit<Proof, 'authenticatorId'>>> = {
 export function proofsFromAmr(amr: readonly unknown[] | undefined, sessionUid: string): Proof[] {
   const out: Proof[] = [];
   for (const value of amr ?? []) {
-    const proof = typeof value === 'string' ? AMR_PROOFS[value as Amr] : undefined;
+    const proof = typeof value === 'string' ? AMR_PROOFS.get(value as Amr) : undefined;
     if (proof && !out.some((p) => p.amr[0] === proof.amr[0])) out.push({ ...proof, authenticatorId: `session:${sessionUid}` });
   }
   return out;

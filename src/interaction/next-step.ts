@@ -62,7 +62,7 @@ export async function candidates(deps: InteractionDeps, state: SignInState): Pro
 export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable = false): Promise<void> {
   const methods = await usableMethods(user, factorContext(deps));
   const policy = {
-    preference: user.verificationPreference, hasPossession: methods.some(isPossession), hasSecondStep: methods.length > 0,
+    preference: user.verificationPreference, hasPossession: methods.some((m) => isPossession(m.factor)), hasSecondStep: methods.length > 0,
     firstFactor: levelOf(proofs).acr,
   };
   // The risk rules decide only where they can: "only when risky", with a method to ask for, after a password.
@@ -109,6 +109,7 @@ export async function cannotMeet(deps: InteractionDeps, ctx: InteractionContext,
   ctx.body = deps.render('interaction/enroll-required.njk', {
     uid: details.uid, csrf: deps.csrf.token(ctx), clientName: ctx.state.clientName,
     need: rank(requirement.acr) >= rank(ACR.phr) ? 'phr' : 'mfa',
-    hasQuestion: methods.some((m) => m.factor.kind === 'security-question'),
+    // The kinds that would do need a method first (the security question): is it there yet?
+    hasPrerequisite: would.every((kind) => { const first = factorFor(kind).needs; return !first || methods.some((m) => m.factor.kind === first); }),
   });
 }

@@ -19,11 +19,11 @@ const PENDING_ID = /^[A-Za-z0-9_-]{32}$/;
 
 /** Offer a passkey at the end of this sign-in? (The browser reported a platform authenticator before.) */
 export async function shouldOfferPasskey(deps: InteractionDeps, _ctx: InteractionContext, state: SignInState, device: string): Promise<boolean> {
-  if (!deps.config.webauthn.offerAfterSignIn || state.proofs.some((p) => p.kind === 'webauthn')) return false;
+  if (!deps.config.webauthn.offerAfterSignIn || state.proofs.some((p) => p.kind === passkeys.kind)) return false;
   const methods = await usableMethods(state.user, factorContext(deps));
-  if (methods.some((m) => m.factor.kind === 'webauthn')) return false;
+  if (methods.some((m) => m.factor.kind === passkeys.kind)) return false;
   // The same rules as the account page: the security question first, and a sign-in at the user's highest level.
-  if (passkeys.needsSecurityQuestion && !methods.some((m) => m.factor.kind === 'security-question')) return false;
+  if (passkeys.needs && !methods.some((m) => m.factor.kind === passkeys.needs)) return false;
   if (!satisfies(levelOf(state.proofs).acr, highestReachable(methods.map((m) => m.factor.proof)))) return false;
   return !(await deps.store.devices.passkeyOfferDeclined(state.user.id, device));
 }
@@ -35,7 +35,7 @@ export async function offerPasskey(deps: InteractionDeps, ctx: InteractionContex
   const fctx = factorContext(deps);
   const step = await passkeys.enroll.begin(state.user, fctx);
   const pending = await deps.store.pending.put({ ...step, binding: stepBinding(details.uid), userId: state.user.id });
-  const view = await passkeys.view({ ...pending, userId: state.user.id, kind: 'webauthn' } as Pending<'webauthn'>, state.user, fctx);
+  const view = await passkeys.view({ ...pending, userId: state.user.id, kind: passkeys.kind } as Pending<'webauthn'>, state.user, fctx);
   ctx.status = error ? 400 : 200;
   ctx.type = 'html';
   ctx.body = deps.render('interaction/passkey-offer.njk', {
@@ -68,11 +68,11 @@ export function answerPasskeyOffer(deps: InteractionDeps) {
     if (form.choice === 'add') {
       const fctx = factorContext(deps);
       const taken = PENDING_ID.test(form.pending ?? '') ? await deps.store.pending.take(form.pending!, stepBinding(details.uid)) : undefined;
-      if (!taken || taken.kind !== 'webauthn' || taken.userId !== user.id) return offerPasskey(deps, ctx, state, deps.render.t('factors.webauthn.expired'));
+      if (!taken || taken.kind !== passkeys.kind || taken.userId !== user.id) return offerPasskey(deps, ctx, state, deps.render.t('factors.webauthn.expired'));
       try {
-        const added = await passkeys.enroll.finish({ ...taken, userId: user.id, kind: 'webauthn' }, passkeys.parse(form), user, fctx);
+        const added = await passkeys.enroll.finish({ ...taken, userId: user.id, kind: passkeys.kind }, passkeys.parse(form), user, fctx);
         if ('ttlSeconds' in added) throw new Error('a passkey enrolment has one step');
-        await deps.events.record({ type: 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind: 'webauthn', label: added.label, via: 'sign_in_offer' } });
+        await deps.events.record({ type: 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind: passkeys.kind, label: added.label, via: 'sign_in_offer' } });
         await notify(deps, user.email, 'two-step-changed', { change: deps.render.t('mail.two-step-changed.added', { method: deps.render.t('factors.webauthn.name'), label: added.label }) });
       } catch (err) {
         if (!(err instanceof FactorError)) throw err;

@@ -107,7 +107,7 @@ export function passkeySignInStep(deps: InteractionDeps) {
     const { t } = deps.render;
     const fctx = factorContext(deps);
     const taken = PENDING_ID.test(form.pending ?? '') ? await deps.store.pending.take(form.pending!, stepBinding(details.uid)) : undefined;
-    if (!taken || taken.kind !== 'webauthn' || taken.userId !== null) {
+    if (!taken || taken.kind !== passkeys.kind || taken.userId !== null) {
       ctx.status = 400;
       return renderLogin(deps, ctx, { error: t('factors.webauthn.expired') });
     }

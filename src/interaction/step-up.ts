@@ -4,6 +4,7 @@
  * and only what is missing is asked for (next-step.ts); the password is not asked again.
  */
 import { factorContext, isPossession, usableMethods } from '../factors/index.ts';
+import { isPasswordProof } from '../factors/password.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { levelOf, meets, proofsFromAmr, requirementFor } from './level.ts';
 import { proceed, requestedAcr } from './next-step.ts';
@@ -24,10 +25,10 @@ export async function startStepUp(deps: InteractionDeps, ctx: InteractionContext
   const user = await deps.store.users.findById(session.accountId);
   if (!user || user.status !== 'active') return false;
   const proofs = proofsFromAmr((session as { amr?: unknown[] }).amr, session.uid ?? 'session');
-  if (!proofs.some((p) => p.kind === 'password')) return false;
+  if (!proofs.some(isPasswordProof)) return false;
   const methods = await usableMethods(user, factorContext(deps));
   const requirement = requirementFor(requestedAcr(ctx), {
-    preference: user.verificationPreference, hasPossession: methods.some(isPossession), hasSecondStep: methods.length > 0, riskReasons: [],
+    preference: user.verificationPreference, hasPossession: methods.some((m) => isPossession(m.factor)), hasSecondStep: methods.length > 0, riskReasons: [],
     firstFactor: levelOf(proofs).acr,
   });
   // Already enough: nothing to step up to, and a sign-in nobody took part in would misstate auth_time.
