@@ -6,7 +6,7 @@ import { createSmsSender } from './delivery/sms.ts';
 import { createEvents } from './events.ts';
 import { createPasswordHasher } from './factors/password.ts';
 import { openGeoIp } from './geoip.ts';
-import { createAttempts } from './interaction/attempts.ts';
+import { createAttempts } from './security/attempts.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { createStore } from './store/index.ts';

@@ -8,7 +8,7 @@ import type { Events } from '../events.ts';
 import type { PasswordHasher } from '../factors/password.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
-import type { Attempts } from '../interaction/attempts.ts';
+import type { Attempts } from '../security/attempts.ts';
 import type { GeoIp } from '../geoip.ts';
 import type { Logger } from '../log.ts';
 import type { AccountSession } from '../store/account-sessions.ts';

@@ -1,10 +1,10 @@
 /**
- * Known devices: the browsers the user completed a sign-in on (interaction/device.ts). A known device is
+ * Known devices: the browsers the user completed a sign-in on (security/device.ts). A known device is
  * one reason fewer for "verify only when a sign-in looks risky" to ask for a second step; forgetting one
  * makes its next sign-in ask again.
  */
 import { z } from 'zod';
-import { deviceCookie, deviceHash } from '../interaction/device.ts';
+import { deviceCookie, deviceHash } from '../security/device.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
 import { doneRedirect, formatTime, renderPage } from './page.ts';
 import { maskIp } from './place.ts';

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { passwordProblem } from '../factors/password.ts';
-import { ThrottledError } from '../interaction/attempts.ts';
+import { ThrottledError } from '../security/attempts.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
 import { endOtherSessions } from './end-sessions.ts';
 import { firstProblem } from './form.ts';

@@ -7,7 +7,7 @@
  */
 import type { Next } from 'koa';
 import { factorContext, usableMethods } from '../factors/index.ts';
-import { highestReachable, satisfies, type Acr } from '../interaction/level.ts';
+import { highestReachable, satisfies, type Acr } from '../security/level.ts';
 import type { AccountSession } from '../store/account-sessions.ts';
 import type { User } from '../store/users.ts';
 import type { AccountContext, AccountDeps } from './context.ts';

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needing, STEP_KINDS, usableMethods } from '../factors/index.ts';
 import { FactorError, isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
-import { ACR, rank } from '../interaction/level.ts';
+import { ACR, rank } from '../security/level.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
 import type { User } from '../store/users.ts';
 import { connectedApps } from './apps.ts';

@@ -36,7 +36,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
   const page = (ctx: Context, vars: Record<string, unknown>) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'html';
-    ctx.body = render('setup.njk', { csrf: csrf.token(ctx), ...vars });
+    ctx.body = render('admin/setup.njk', { csrf: csrf.token(ctx), ...vars });
   };
 
   router.get('/setup', async (ctx) => {
@@ -71,7 +71,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
     await services.events.record({ type: 'admin.setup', userId: user.id, ...requestMeta(ctx) });
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'html';
-    ctx.body = render('setup-done.njk', { email: user.email });
+    ctx.body = render('admin/setup-done.njk', { email: user.email });
   });
   return router;
 }

@@ -2,7 +2,7 @@
  * The factor contract. Every two-step method is one module behind `Factor`, listed once in the registry
  * (index.ts); the sign-in flow, the account page and the admin API only talk to this interface. What a
  * factor proves is a `Proof`; the level (acr) is derived from a list of proofs, never assigned
- * (interaction/level.ts). Factors never render and never see Koa's ctx: they get a narrow FactorContext.
+ * (security/level.ts). Factors never render and never see Koa's ctx: they get a narrow FactorContext.
  */
 import type { Config } from '../config.ts';
 import type { SmsSender } from '../delivery/sms.ts';

@@ -24,7 +24,7 @@ export function errorHandler(render: Render) {
         ctx.body = { error: appError.code, message, ...(appError.expose && appError.details ? appError.details : {}) };
       } else {
         ctx.type = 'html';
-        ctx.body = render('error.njk', { message, code: appError.code, requestId: ctx.state.requestId });
+        ctx.body = render('errors/error.njk', { message, code: appError.code, requestId: ctx.state.requestId });
       }
     }
   };

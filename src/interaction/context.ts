@@ -6,7 +6,7 @@ import type { Mailer } from '../delivery/mail.ts';
 import type { SmsSender } from '../delivery/sms.ts';
 import type { Events } from '../events.ts';
 import type { PasswordHasher } from '../factors/password.ts';
-import type { Attempts } from './attempts.ts';
+import type { Attempts } from '../security/attempts.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
 import type { GeoIp } from '../geoip.ts';

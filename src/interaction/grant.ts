@@ -8,7 +8,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Amr, Proof } from '../factors/types.ts';
-import { levelOf, meets, type Acr, type Requirement } from './level.ts';
+import { levelOf, meets, type Acr, type Requirement } from '../security/level.ts';
 
 /** What a grant is made of: whose sign-in, what they proved, and what the sign-in had to reach. */
 export interface Grant {

@@ -16,7 +16,7 @@ import type { User } from '../store/users.ts';
 import { completeSignIn } from './complete.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { endWithError } from './grant.ts';
-import { ACR, levelOf, meets, rank, requiredLevel, requirementFor, riskDecides, wouldMeet, type Acr } from './level.ts';
+import { ACR, levelOf, meets, rank, requiredLevel, requirementFor, riskDecides, wouldMeet, type Acr } from '../security/level.ts';
 import { assessRisk, gatherRisk, type RiskReason } from './risk.ts';
 import { saveSignIn, type SignInState } from './state.ts';
 

@@ -10,9 +10,9 @@ import { webauthn as passkeys } from '../factors/webauthn.ts';
 import { notify } from '../account/notify.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
-import { deviceCookie, deviceHash } from './device.ts';
+import { deviceCookie, deviceHash } from '../security/device.ts';
 import { grantLogin } from './grant.ts';
-import { highestReachable, levelOf, meets, satisfies } from './level.ts';
+import { highestReachable, levelOf, meets, satisfies } from '../security/level.ts';
 import { loadSignIn, saveSignIn, stepBinding, type SignInState } from './state.ts';
 
 const PENDING_ID = /^[A-Za-z0-9_-]{32}$/;

@@ -11,7 +11,7 @@ import { networkPrefix } from '../http/ip.ts';
 import type { Store } from '../store/index.ts';
 import type { UserNetwork } from '../store/networks.ts';
 import type { User } from '../store/users.ts';
-import { deviceCookie, deviceHash } from './device.ts';
+import { deviceCookie, deviceHash } from '../security/device.ts';
 
 export type RiskReason = 'new_device' | 'new_network' | 'new_country' | 'impossible_travel' | 'recent_failures' | 'inactive';
 

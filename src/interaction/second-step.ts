@@ -8,7 +8,7 @@
 import { factorContext, type Method } from '../factors/index.ts';
 import { FactorError, type Factor, type Pending, type Proof, type StepKind, type View } from '../factors/types.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
-import { ThrottledError } from './attempts.ts';
+import { ThrottledError } from '../security/attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { endWithError } from './grant.ts';
 import { candidates, cannotMeet, proceed } from './next-step.ts';

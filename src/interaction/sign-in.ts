@@ -15,11 +15,11 @@ import { passwordProof } from '../factors/password.ts';
 import { FactorError, type Proof } from '../factors/types.ts';
 import { passkeySignIn, webauthn as passkeys, type WebauthnInput } from '../factors/webauthn.ts';
 import type { User } from '../store/users.ts';
-import { ThrottledError } from './attempts.ts';
+import { ThrottledError } from '../security/attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { afterFirstFactor } from './next-step.ts';
 import { stepBinding } from './state.ts';
-import { askToConfirmEmail } from './verify-email.ts';
+import { askToConfirmEmail } from '../mail-flows/verify-email.ts';
 import { requestMeta } from '../http/request-meta.ts';
 
 const signInForm = z.object({

@@ -6,7 +6,7 @@
 import type { Proof } from '../factors/types.ts';
 import type { User } from '../store/users.ts';
 import type { InteractionDeps } from './context.ts';
-import type { Requirement } from './level.ts';
+import type { Requirement } from '../security/level.ts';
 import type { RiskReason } from './risk.ts';
 
 export interface SignInState {

@@ -6,7 +6,7 @@
 import { factorContext, isPossession, usableMethods } from '../factors/index.ts';
 import { isPasswordProof } from '../factors/password.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
-import { levelOf, meets, proofsFromAmr, requirementFor } from './level.ts';
+import { levelOf, meets, proofsFromAmr, requirementFor } from '../security/level.ts';
 import { proceed, requestedAcr } from './next-step.ts';
 
 /**

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
-import { LEVELS, type Acr } from '../interaction/level.ts';
+import { LEVELS, type Acr } from '../security/level.ts';
 import type { Store } from '../store/index.ts';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;

@@ -5,7 +5,7 @@
  * session's level is lower. Unknown state fails closed (prompts).
  */
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
-import { requiredLevel, satisfies } from '../interaction/level.ts';
+import { requiredLevel, satisfies } from '../security/level.ts';
 
 const { base, Check } = interactionPolicy;
 

@@ -5,7 +5,7 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Render } from '../http/render.ts';
-import { isAcr, LEVELS } from '../interaction/level.ts';
+import { isAcr, LEVELS } from '../security/level.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import { accountClientMetadata, loadExistingGrant } from './account-client.ts';
@@ -121,26 +121,26 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
           else if (err && err.name === 'AbortedError') error = render.t('device.aborted');
           else if (err) error = render.t('device.failed');
           ctx.type = 'html';
-          ctx.body = render('device-input.njk', { form, error });
+          ctx.body = render('provider/device-input.njk', { form, error });
         },
         async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
           ctx.type = 'html';
-          ctx.body = render('device-confirm.njk', { form, clientName: client.clientName ?? client.clientId, userCode });
+          ctx.body = render('provider/device-confirm.njk', { form, clientName: client.clientName ?? client.clientId, userCode });
         },
         async successSource(ctx) {
           ctx.type = 'html';
-          ctx.body = render('device-done.njk', { clientName: clientName(ctx) });
+          ctx.body = render('provider/device-done.njk', { clientName: clientName(ctx) });
         },
       },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
-          ctx.body = render('logout.njk', { form, clientName: clientName(ctx) });
+          ctx.body = render('provider/logout.njk', { form, clientName: clientName(ctx) });
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = render('logout-done.njk', { clientName: clientName(ctx) });
+          ctx.body = render('provider/logout-done.njk', { clientName: clientName(ctx) });
         },
       },
       resourceIndicators: {
@@ -184,7 +184,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
     async renderError(ctx, out, error) {
       if (!(error instanceof errors.OIDCProviderError)) log.error({ err: error }, 'protocol error');
       ctx.type = 'html';
-      ctx.body = render('error.njk', {
+      ctx.body = render('errors/error.njk', {
         heading: render.t('errors.protocolHeading'),
         message: out.error_description ?? render.t('errors.protocolDefault'),
         code: out.error,

@@ -1,6 +1,6 @@
 /**
  * Known devices: browsers on which a user completed a sign-in. The browser keeps a random id in a signed
- * cookie (interaction/device.ts); only its hash is stored, per user, so a cookie proves nothing for another
+ * cookie (security/device.ts); only its hash is stored, per user, so a cookie proves nothing for another
  * user and a forgotten device is unknown again.
  */
 import { randomUUID } from 'node:crypto';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { codeHasher } from '../../src/factors/codes.ts';
-import { accountKey } from '../../src/interaction/attempts.ts';
+import { accountKey } from '../../src/security/attempts.ts';
 import { formFields, post, signInToAccount } from '../account/helpers.ts';
 import { CookieClient, type Page } from '../helpers/browser.ts';
 import { sleep } from '../helpers/oauth.ts';

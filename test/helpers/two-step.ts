@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import type { Knex } from 'knex';
-import { accountKey } from '../../src/interaction/attempts.ts';
+import { accountKey } from '../../src/security/attempts.ts';
 import type { CookieClient, Page } from './browser.ts';
 import { findForm } from './browser.ts';
 import type { RelyingParty } from './rp.ts';

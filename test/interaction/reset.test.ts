@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
-import { accountKey } from '../../src/interaction/attempts.ts';
+import { accountKey } from '../../src/security/attempts.ts';
 import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
 import { decodeJwt } from '../helpers/jwt.ts';
 import { median, rejectsWith, sleep } from '../helpers/oauth.ts';

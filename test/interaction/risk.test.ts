@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config.ts';
 import { openGeoIp, parseGeoLine } from '../../src/geoip.ts';
-import { deviceHash } from '../../src/interaction/device.ts';
+import { deviceHash } from '../../src/security/device.ts';
 import { assessRisk, type RiskInput } from '../../src/interaction/risk.ts';
 import { createLogger } from '../../src/log.ts';
 import type { UserNetwork } from '../../src/store/networks.ts';

@@ -108,7 +108,7 @@ describe('RP-initiated logout', () => {
     const page = await browser.follow(url.toString());
     assert.equal(page.status, 200);
     assert.equal(page.stoppedAt, undefined, 'no redirect before the user confirms');
-    assert.match(page.body, /<h1>Sign out of Notes\?<\/h1>/, 'our own page (views/logout.njk) names the app');
+    assert.match(page.body, /<h1>Sign out of Notes\?<\/h1>/, 'our own page (views/provider/logout.njk) names the app');
     assert.match(page.body, /Yes, sign me out/);
     assert.match(page.body, /<form id="op.logoutForm" method="post" action="[^"]*\/session\/end\/confirm">/);
     assert.equal(page.headers.get('cache-control'), 'no-store');

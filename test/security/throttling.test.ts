@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
-import { accountKey } from '../../src/interaction/attempts.ts';
+import { accountKey } from '../../src/security/attempts.ts';
 import { CookieClient, findForm } from '../helpers/browser.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';

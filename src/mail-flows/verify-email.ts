@@ -10,9 +10,9 @@ import { z } from 'zod';
 import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer } from '../http/page.ts';
 import { normalizeEmail, type User } from '../store/users.ts';
-import type { InteractionContext, InteractionDeps } from './context.ts';
+import type { InteractionContext, InteractionDeps } from '../interaction/context.ts';
 import { inBackground, linkToken, mailVerificationLink, type RequestMeta } from './mail-links.ts';
-import { liveInteraction } from './return-to.ts';
+import { liveInteraction } from '../interaction/return-to.ts';
 import { emailField } from './sign-up.ts';
 import { requestMeta } from '../http/request-meta.ts';
 
@@ -31,13 +31,13 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
   const checked = checkedForm(deps.csrf);
   const page = pageRenderer(deps.render, deps.csrf);
   const { t } = deps.render;
-  const deadLink = (ctx: Context, vars: Record<string, unknown> = {}, status = 410) => page(ctx, 'interaction/verify-invalid.njk', vars, status);
+  const deadLink = (ctx: Context, vars: Record<string, unknown> = {}, status = 410) => page(ctx, 'mail-flows/verify-invalid.njk', vars, status);
 
   router.get('/verify', async (ctx) => {
     const value = linkToken(ctx.query.token);
     const live = value ? await deps.store.codes.peek('email_verify', value) : undefined;
     if (!value || !live) return deadLink(ctx);
-    page(ctx, 'interaction/verify-email.njk', { token: value, email: live.data?.email });
+    page(ctx, 'mail-flows/verify-email.njk', { token: value, email: live.data?.email });
   });
 
   router.post('/verify', checked, async (ctx) => {
@@ -51,7 +51,7 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
     // A link for an address the account no longer has confirms nothing.
     if (!user || normalizeEmail(user.email) !== normalizeEmail(email) || !user.emailVerifiedAt) return deadLink(ctx);
     if (confirmed) await deps.events.record({ type: 'email.verified', userId: user.id, ...requestMeta(ctx) });
-    page(ctx, 'interaction/verify-done.njk', { email: user.email, interaction: await liveInteraction(deps, spent.data?.interaction) });
+    page(ctx, 'mail-flows/verify-done.njk', { email: user.email, interaction: await liveInteraction(deps, spent.data?.interaction) });
   });
 
   /** "Send a new link" from a dead link's page: the same answer whether or not the address has an account. */
@@ -65,7 +65,7 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
       const user = await deps.store.users.findByEmail(email);
       if (user) await mailVerificationLink(deps, user, meta);
     });
-    page(ctx, 'interaction/verify-resent.njk', { email });
+    page(ctx, 'mail-flows/verify-resent.njk', { email });
   });
   return router;
 }

@@ -13,9 +13,9 @@ import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
-import type { InteractionDeps } from './context.ts';
+import type { InteractionDeps } from '../interaction/context.ts';
 import { inBackground, linkToken, mailPasswordChanged, mailResetLink } from './mail-links.ts';
-import { interactionUid, liveInteraction } from './return-to.ts';
+import { interactionUid, liveInteraction } from '../interaction/return-to.ts';
 import { emailField } from './sign-up.ts';
 import { requestMeta } from '../http/request-meta.ts';
 
@@ -34,8 +34,8 @@ export function resetRoutes(deps: InteractionDeps): Router {
   const minutes = Math.round(deps.config.ttl.passwordResetLink / 60);
 
   const forgotForm = (ctx: Context, vars: { interaction?: string; email?: string; errors?: FieldErrors }, status = 200) =>
-    page(ctx, 'interaction/forgot.njk', { minutes, ...vars }, status);
-  const deadLink = (ctx: Context) => page(ctx, 'interaction/reset-invalid.njk', { minutes }, 410);
+    page(ctx, 'mail-flows/forgot.njk', { minutes, ...vars }, status);
+  const deadLink = (ctx: Context) => page(ctx, 'mail-flows/reset-invalid.njk', { minutes }, 410);
 
   // From the sign-in page the link carries the interaction, so "Back to sign in" returns to it.
   router.get(['/reset', '/interaction/:uid/reset'], async (ctx) => {
@@ -54,11 +54,11 @@ export function resetRoutes(deps: InteractionDeps): Router {
       await deps.events.record({ type: 'password_reset.requested', userId: user?.id ?? null, ...meta, details: { known: !!user } });
       if (user) await mailResetLink(deps, user, meta, interaction);
     });
-    page(ctx, 'interaction/forgot-sent.njk', { interaction, email, minutes });
+    page(ctx, 'mail-flows/forgot-sent.njk', { interaction, email, minutes });
   });
 
   const newPasswordForm = (ctx: Context, vars: { token: string; email: unknown; errors?: FieldErrors; signedOut?: boolean }, status = 200) =>
-    page(ctx, 'interaction/reset.njk', vars, status);
+    page(ctx, 'mail-flows/reset.njk', vars, status);
 
   router.get('/reset/confirm', async (ctx) => {
     const value = linkToken(ctx.query.token);
@@ -92,7 +92,7 @@ export function resetRoutes(deps: InteractionDeps): Router {
       await mailPasswordChanged(deps, user);
       await logOutApps(deps, user.id, sessions);
     });
-    page(ctx, 'interaction/reset-done.njk', { interaction: await liveInteraction(deps, interactionUid(done.data?.interaction)) });
+    page(ctx, 'mail-flows/reset-done.njk', { interaction: await liveInteraction(deps, interactionUid(done.data?.interaction)) });
   });
   return router;
 }

@@ -11,9 +11,9 @@ import { passwordProblem } from '../factors/password.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import { DuplicateEmailError, type User } from '../store/users.ts';
-import type { InteractionDeps } from './context.ts';
+import type { InteractionDeps } from '../interaction/context.ts';
 import { inBackground, mailSignUpExisting, mailVerificationLink } from './mail-links.ts';
-import { interactionUid, liveInteraction } from './return-to.ts';
+import { interactionUid, liveInteraction } from '../interaction/return-to.ts';
 import { requestMeta } from '../http/request-meta.ts';
 
 const NAME_MAX = 200;
@@ -38,7 +38,7 @@ export function signUpRoutes(deps: InteractionDeps): Router {
     if (!deps.config.signUp.enabled) throw new AppError('sign_up.disabled', 404, 'Creating an account is not possible here.');
   };
   const form = (ctx: Context, vars: { interaction?: string; name?: string; email?: string; errors?: FieldErrors }, status = 200) =>
-    page(ctx, 'interaction/sign-up.njk', vars, status);
+    page(ctx, 'mail-flows/sign-up.njk', vars, status);
 
   // From the sign-in page the link carries the interaction, so "Back to sign in" returns to it.
   router.get(['/signup', '/interaction/:uid/signup'], async (ctx) => {
@@ -82,7 +82,7 @@ export function signUpRoutes(deps: InteractionDeps): Router {
       const owner = await deps.store.users.findByEmail(email);
       if (owner) await mailSignUpExisting(deps, owner, meta);
     });
-    page(ctx, 'interaction/sign-up-sent.njk', { interaction: back, email });
+    page(ctx, 'mail-flows/sign-up-sent.njk', { interaction: back, email });
   });
   return router;
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../log.ts';
 import type { User } from '../store/users.ts';
-import type { InteractionDeps } from './context.ts';
+import type { InteractionDeps } from '../interaction/context.ts';
 import type { RequestMeta } from '../http/request-meta.ts';
 
 export const MAIL_INTERVAL_SECONDS = 60;

@@ -9,7 +9,7 @@ import Router from '@koa/router';
 import { checkedForm } from '../http/csrf.ts';
 import { pageRenderer } from '../http/page.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
-import type { InteractionDeps } from './context.ts';
+import type { InteractionDeps } from '../interaction/context.ts';
 import { inBackground, linkToken } from './mail-links.ts';
 import { requestMeta } from '../http/request-meta.ts';
 
@@ -17,13 +17,13 @@ export function notMeRoutes(deps: InteractionDeps): Router {
   const router = new Router();
   const checked = checkedForm(deps.csrf);
   const page = pageRenderer(deps.render, deps.csrf);
-  const dead = (ctx: Parameters<typeof page>[0]) => page(ctx, 'interaction/not-me-invalid.njk', {}, 410);
+  const dead = (ctx: Parameters<typeof page>[0]) => page(ctx, 'mail-flows/not-me-invalid.njk', {}, 410);
 
   router.get('/not-me', async (ctx) => {
     const value = linkToken(ctx.query.token);
     const live = value ? await deps.store.codes.peek('not_me', value) : undefined;
     if (!value || !live) return dead(ctx);
-    page(ctx, 'interaction/not-me.njk', { token: value });
+    page(ctx, 'mail-flows/not-me.njk', { token: value });
   });
 
   router.post('/not-me', checked, async (ctx) => {
