@@ -8,7 +8,8 @@
  */
 import { z } from 'zod';
 import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needing, STEP_KINDS, usableMethods } from '../factors/index.ts';
-import { FactorError, isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
+import { isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
+import { runPending } from '../factors/pending.ts';
 import { ACR, rank } from '../security/level.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
 import type { User } from '../store/users.ts';
@@ -127,22 +128,23 @@ export function finishEnrol(deps: AccountDeps) {
     if (blocked) return refuse(deps, ctx, blocked);
     if (factor.enrolment === 'generated') return generateRecoveryCodes(deps, ctx);
 
-    const taken = typeof form.pending === 'string' && /^[A-Za-z0-9_-]{32}$/.test(form.pending) ? await deps.store.pending.take(form.pending, binding(ctx)) : undefined;
-    if (!taken || taken.kind !== kind || taken.userId !== user.id) return begin(deps, ctx, kind, { error: t('account.twoStep.expired'), values: echoValues(form) }, 400);
     const fctx = factorContext(deps);
-    const pending = asPending(taken);
     // One security question per account: adding it again changes it.
     const replaced = !factor.multiple && (await factor.usable(user, fctx)).length > 0;
-    let result: Authenticator | Step;
-    try {
-      result = await factor.enroll.finish(pending, factor.parse(form), user, fctx);
-    } catch (err) {
-      if (!(err instanceof FactorError)) throw err;
+    const outcome = await runPending(deps.store.pending, {
+      id: form.pending, binding: binding(ctx), keepWhenUnavailable: true, challengeOnce: () => factor.challengeOnce,
+      accept: (row) => row.kind === kind && row.userId === user.id,
+      check: async (row) => factor.enroll.finish(asPending(row), factor.parse(form), user, fctx),
+    });
+    if (outcome.kind === 'gone') return begin(deps, ctx, kind, { error: t('account.twoStep.expired'), values: echoValues(form) }, 400);
+    if (outcome.kind === 'throttled') throw outcome.error;
+    if (outcome.kind === 'refused') {
+      const { error: err, back } = outcome;
       const error = t(err.messageKey, err.vars);
-      const back = err.code === 'expired' ? undefined : await deps.store.pending.putBack(taken, { spent: err.counts });
       if (!back) return begin(deps, ctx, kind, { error: err.counts && !factor.challengeOnce ? t('account.twoStep.tooManyWrong') : error, values: echoValues(form) }, 400);
       return renderEnrol(deps, ctx, { kind, pending: asPending(back), view: await factor.view(asPending(back), user, fctx), error, values: echoValues(form) }, 400);
     }
+    const result: Authenticator | Step = outcome.value;
     if (isStep(result)) {
       const next = asPending(await deps.store.pending.put({ ...result, binding: binding(ctx), userId: user.id }));
       return renderEnrol(deps, ctx, { kind, pending: next, view: await factor.view(next, user, fctx), values: echoValues(form) });

@@ -7,8 +7,8 @@
  */
 import { factorContext, type Method } from '../factors/index.ts';
 import { FactorError, type Factor, type Pending, type Proof, type StepKind, type View } from '../factors/types.ts';
+import { runPending } from '../factors/pending.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
-import { ThrottledError } from '../security/attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { endWithError } from './grant.ts';
 import { candidates, cannotMeet, proceed } from './next-step.ts';
@@ -130,44 +130,47 @@ export function verifySecondStep(deps: InteractionDeps) {
     const state = await loadState(deps, ctx);
     if (!state) return restart(ctx);
     const { details, form } = ctx.state;
-    const binding = stepBinding(details.uid);
     const { t } = deps.render;
-    // Taken out before it is checked: one answer per challenge, whatever arrives in parallel.
-    const taken = typeof form.pending === 'string' && /^[A-Za-z0-9_-]{32}$/.test(form.pending) ? await deps.store.pending.take(form.pending, binding) : undefined;
     const list = await candidates(deps, state);
-    const method = taken && taken.userId === state.user.id ? list.find((m) => m.authenticator.id === taken.authenticatorId) : undefined;
-    // Unknown, expired, already answered, or for a method that is gone: nothing was checked.
-    if (!taken || !method) return renderMethods(deps, ctx, state, { id: '', message: t('factors.errors.expired') }, 400);
-    const factor = method.factor as Factor;
     const fctx = factorContext(deps);
-    const pending = asPending(taken);
-    const subject = { email: state.user.email, ip: ctx.ip };
-    let proof: Proof | undefined;
-    try {
-      const input = factor.parse(form);
-      proof = await deps.attempts.withAttempts(subject, () => factor.verify(pending, input, fctx), { resetOnSuccess: false });
-    } catch (err) {
-      if (err instanceof ThrottledError) {
-        const back = await deps.store.pending.putBack(taken, { spent: false });
-        const error = err.respond(ctx, t);
-        if (!back) return renderMethods(deps, ctx, state, { id: '', message: error }, 429);
-        return renderChallenge(deps, ctx, state, { method, pending: asPending(back), view: await factor.view(asPending(back), state.user, fctx), others: list.length - 1, error }, 429);
-      }
-      if (!(err instanceof FactorError)) throw err;
+    let method: Method | undefined;
+    // Taken out before it is checked: one answer per challenge, whatever arrives in parallel.
+    const outcome = await runPending(deps.store.pending, {
+      id: form.pending, binding: stepBinding(details.uid), keepWhenUnavailable: false,
+      challengeOnce: () => method!.factor.challengeOnce,
+      accept: (row) => {
+        method = row.userId === state.user.id ? list.find((m) => m.authenticator.id === row.authenticatorId) : undefined;
+        return !!method;
+      },
+      check: async (row) => {
+        const factor = method!.factor as Factor;
+        const input = factor.parse(form);
+        return deps.attempts.withAttempts({ email: state.user.email, ip: ctx.ip }, () => factor.verify(asPending(row), input, fctx), { resetOnSuccess: false });
+      },
+    });
+    // Unknown, expired, already answered, or for a method that is gone: nothing was checked.
+    if (outcome.kind === 'gone' || !method) return renderMethods(deps, ctx, state, { id: '', message: t('factors.errors.expired') }, 400);
+    const factor = method.factor as Factor;
+    const others = list.length - 1;
+    const challengeAgain = async (back: PendingRow, error: string, status: number) =>
+      renderChallenge(deps, ctx, state, { method: method!, pending: asPending(back), view: await factor.view(asPending(back), state.user, fctx), others, error }, status);
+    if (outcome.kind === 'throttled') {
+      const error = outcome.error.respond(ctx, t);
+      if (!outcome.back) return renderMethods(deps, ctx, state, { id: '', message: error }, 429);
+      return challengeAgain(outcome.back, error, 429);
+    }
+    if (outcome.kind === 'refused') {
+      const { error: err, back, status } = outcome;
       await deps.events.record({ type: 'two_step.failed', userId: state.user.id, ...meta(ctx), details: { kind: factor.kind, reason: err.code, client: details.params.client_id } });
-      const back = err.code === 'unavailable' || err.code === 'expired' ? undefined : await deps.store.pending.putBack(taken, { spent: err.counts });
       // A passkey: a refused answer gets a new challenge at once, with the reason.
-      if (!back && factor.challengeOnce && err.code !== 'unavailable') {
-        return openChallenge(deps, ctx, state, method, list.length - 1, true, { message: t(err.messageKey, err.vars), status: err.counts ? 401 : 400 });
-      }
+      if (outcome.again) return openChallenge(deps, ctx, state, method, others, true, { message: t(err.messageKey, err.vars), status });
       if (!back) {
         const message = err.counts ? t('factors.errors.noAttemptsLeft') : t(err.messageKey, err.vars);
         return renderMethods(deps, ctx, state, { id: err.code === 'unavailable' ? method.authenticator.id : '', message }, 400);
       }
-      return renderChallenge(deps, ctx, state, {
-        method, pending: asPending(back), view: await factor.view(asPending(back), state.user, fctx), others: list.length - 1, error: t(err.messageKey, err.vars),
-      }, err.counts ? 401 : 400);
+      return challengeAgain(back, t(err.messageKey, err.vars), status);
     }
+    const proof = outcome.value;
     if (!proof) throw new Error('a verify that neither proved nor failed');
     await deps.events.record({ type: 'two_step.verified', userId: state.user.id, ...meta(ctx), details: { kind: factor.kind, client: details.params.client_id } });
     const updated = await deps.store.progress.addProof(details.uid, state.user.id, proof);
