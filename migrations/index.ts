@@ -3,6 +3,7 @@ import * as initial from './001_initial.ts';
 import * as account from './002_account.ts';
 import * as twoStep from './003_two_step.ts';
 import * as revokedGrants from './004_revoked_grants.ts';
+import * as pendingStatus from './005_pending_status.ts';
 
 export interface Migration {
   name: string;
@@ -15,4 +16,5 @@ export const migrations: Migration[] = [
   { name: '002_account', ...account },
   { name: '003_two_step', ...twoStep },
   { name: '004_revoked_grants', ...revokedGrants },
+  { name: '005_pending_status', ...pendingStatus },
 ];

@@ -7,7 +7,7 @@ import { checkedForm } from '../http/csrf.ts';
 import { loadInteraction } from './load.ts';
 import { answerPasskeyOffer, showOfferAgain } from './passkey-offer.ts';
 import { passkeyOptions, passkeySignInStep, renderLogin, signIn } from './sign-in.ts';
-import { giveUp, resend, showMethods, showSecondStep, verifySecondStep } from './second-step.ts';
+import { giveUp, pendingStatus, resend, showMethods, showSecondStep, verifySecondStep } from './second-step.ts';
 import { isStepUp, startStepUp } from './step-up.ts';
 
 export function interactionRoutes(deps: InteractionDeps): Router {
@@ -31,6 +31,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get('/verify', loadInteraction(deps, 'login'), showSecondStep(deps));
   router.post('/verify', form, loadInteraction(deps, 'login'), verifySecondStep(deps));
   router.get('/verify/methods', loadInteraction(deps, 'login'), showMethods(deps));
+  router.get('/verify/status', loadInteraction(deps, 'login'), pendingStatus(deps));
   router.post('/verify/resend', form, loadInteraction(deps, 'login'), resend(deps));
   router.post('/unmet', form, loadInteraction(deps, 'login'), giveUp(deps));
   router.post('/passkey/options', form, loadInteraction(deps, 'login'), passkeyOptions(deps));

@@ -179,6 +179,18 @@ export function verifySecondStep(deps: InteractionDeps) {
   };
 }
 
+/**
+ * GET /interaction/:uid/verify/status?pending=…: what the page waiting on an answer from another channel
+ * (an approval on a phone) asks, as JSON: waiting, approved, denied, or expired (gone, or another sign-in's).
+ */
+export function pendingStatus(deps: InteractionDeps) {
+  return async function stepStatus(ctx: InteractionContext) {
+    const id = typeof ctx.query.pending === 'string' && /^[A-Za-z0-9_-]{32}$/.test(ctx.query.pending) ? ctx.query.pending : undefined;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: id ? await deps.store.pending.statusOf(id, stepBinding(ctx.state.details.uid)) : 'expired' };
+  };
+}
+
 /** POST /interaction/:uid/unmet: back to the app without the level it asked for (it gets the error, never a token). */
 export function giveUp(deps: InteractionDeps) {
   return async function unmet(ctx: InteractionContext) {
