@@ -2,11 +2,11 @@
  * The databases a run uses, each as the LATCHKEY_* variables that select it: the embedded database in a
  * temporary data directory, and a throw-away database on a given PostgreSQL server (dropped afterwards).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { throwAwayDatabase } from '../test/helpers/db.ts';
 
 export interface BenchDatabase {
   label: 'embedded' | 'postgres';
@@ -33,25 +33,13 @@ export async function embeddedDatabase(): Promise<BenchDatabase> {
 }
 
 export async function postgresDatabase(serverUrl: string): Promise<BenchDatabase> {
-  const name = `latchkey_bench_${randomBytes(6).toString('hex')}`;
-  const run = async (sql: string) => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
+  const { name, url, drop } = await throwAwayDatabase(serverUrl, 'latchkey_bench');
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-bench-'));
   const watcher = new pg.Client({ connectionString: serverUrl });
   await watcher.connect();
   return {
     label: 'postgres',
-    env: { LATCHKEY_DATABASE_URL: url.toString(), LATCHKEY_DATA_DIR: path.join(workDir, 'data') },
+    env: { LATCHKEY_DATABASE_URL: url, LATCHKEY_DATA_DIR: path.join(workDir, 'data') },
     workDir,
     async backendPids() {
       const { rows } = await watcher.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [name]);
@@ -66,7 +54,7 @@ export async function postgresDatabase(serverUrl: string): Promise<BenchDatabase
     },
     async drop() {
       await watcher.end();
-      await run(`drop database if exists ${name} with (force)`);
+      await drop();
       await rm(workDir, { recursive: true, force: true });
     },
   };

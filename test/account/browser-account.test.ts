@@ -1,50 +1,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, openAppBrowser } from '../helpers/chromium.ts';
+import type { Page } from 'playwright-core';
+import { APP, chromiumSuite } from '../helpers/chromium.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 
-const APP = 'http://localhost:9999';
 
 describe('the account page in Chromium', () => {
-  let server: TestServer;
   let mailbox: MailBox;
-  let browser: Browser;
-  let rp: RelyingParty;
-  let users = 0;
-  /** CSP violations and page errors of every page of every test: must stay empty. */
-  const violations: string[] = [];
-  const contexts: BrowserContext[] = [];
-
   before(async () => {
     mailbox = await startMailBox();
-    server = await startTestServer({ config: { mail: { smtpUrl: mailbox.url } } });
-    rp = await RelyingParty.create(server.url, await server.addClient({ name: 'Notes', redirectUris: [`${APP}/cb`] }));
-    browser = await launchChromium();
   });
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await server.stop();
-    await mailbox.stop();
+  const suite = chromiumSuite('chromium', () => ({ mail: { smtpUrl: mailbox.url } }));
+  after(() => mailbox.stop());
+  let server: TestServer;
+  let rp: RelyingParty;
+  before(() => {
+    ({ server, rp } = suite);
   });
-
-  async function newUser() {
-    const n = ++users;
-    const credentials = { email: `chromium${n}@example.com`, password: `chromium user ${n} password` };
-    const user = await server.addUser(credentials);
-    return { ...credentials, id: user.id };
-  }
-
-  /** A browser of its own (cookies), whose visits to the app's redirect URI are answered and remembered. */
-  async function openBrowser(): Promise<{ page: Page; callbacks: string[] }> {
-    const { context, page, callbacks } = await openAppBrowser(browser, APP, violations);
-    contexts.push(context);
-    return { page, callbacks };
-  }
+  const { violations } = suite;
+  const newUser = () => suite.newUser();
+  const openBrowser = () => suite.openBrowser();
 
   const path = (page: Page) => new URL(page.url()).pathname;
 
@@ -77,7 +55,7 @@ describe('the account page in Chromium', () => {
 
   it('changes the email through a link to the new address, with a notice to the old one; the new address signs in', async () => {
     const user = await newUser();
-    const newEmail = `moved${users}@example.com`;
+    const newEmail = `moved-${user.id.slice(0, 8)}@example.com`;
     const since = mailbox.messages.length;
     const { page } = await openBrowser();
     await signInToAccount(page, user);

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { backAtApp, launchChromium, openAppBrowser } from '../helpers/chromium.ts';
+import type { Page } from 'playwright-core';
+import { backAtApp, chromiumSuite } from '../helpers/chromium.ts';
 import { smsConfig, startSmsReceiver, type SmsReceiver } from '../helpers/receiver.ts';
 import { RelyingParty } from '../helpers/rp.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { addQuestion, addRecoveryCodes, addSmsPhone, addTotp, awaitFreshStep, base32Decode, nowSeconds, totpCode } from '../helpers/two-step.ts';
 
-const APP = 'http://localhost:9999';
 const MFA = 'urn:latchkey:acr:mfa';
 
 interface Person {
@@ -17,43 +16,24 @@ interface Person {
 }
 
 describe('two-step verification in Chromium', () => {
-  let server: TestServer;
   let receiver: SmsReceiver;
-  let browser: Browser;
-  let rp: RelyingParty;
-  let users = 0;
-  /** CSP violations and page errors on every page: must stay empty. */
-  const violations: string[] = [];
-  const contexts: BrowserContext[] = [];
-
   before(async () => {
     receiver = await startSmsReceiver();
-    server = await startTestServer({ config: { twoStep: { sms: smsConfig(receiver, 'webhook', { resendIntervalSeconds: 10 }) } } });
-    rp = await RelyingParty.create(server.url, await server.addClient({ name: 'Notes', redirectUris: [`${APP}/cb`] }));
-    browser = await launchChromium();
   });
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await server.stop();
-    await receiver.stop();
+  const suite = chromiumSuite('twostep', () => ({ twoStep: { sms: smsConfig(receiver, 'webhook', { resendIntervalSeconds: 10 }) } }));
+  after(() => receiver.stop());
+  let server: TestServer;
+  let rp: RelyingParty;
+  before(() => {
+    ({ server, rp } = suite);
   });
+  const { violations } = suite;
 
   const services = () => server.server.services;
   const hash = (s: string) => services().hasher.hash(s);
 
-  async function newUser(): Promise<Person> {
-    const n = ++users;
-    const credentials = { email: `twostep${n}@example.com`, password: `two-step user ${n} password` };
-    const user = await server.addUser(credentials);
-    return { ...credentials, id: user.id };
-  }
-
-  async function openBrowser() {
-    const app = await openAppBrowser(browser, APP, violations);
-    contexts.push(app.context);
-    return app;
-  }
+  const newUser = (): Promise<Person> => suite.newUser();
+  const openBrowser = () => suite.openBrowser();
 
   async function password(page: Page, user: Person) {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { backAtApp, launchChromium, openAppBrowser, virtualAuthenticator } from '../helpers/chromium.ts';
+import { before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { backAtApp, chromiumSuite, virtualAuthenticator } from '../helpers/chromium.ts';
 import { RelyingParty } from '../helpers/rp.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { addQuestion } from '../helpers/two-step.ts';
 
-const APP = 'http://localhost:9999';
 
 interface Person {
   id: string;
@@ -16,34 +15,21 @@ interface Person {
 }
 
 describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () => {
+  const suite = chromiumSuite('passkey');
   let server: TestServer;
-  let browser: Browser;
   let rp: RelyingParty;
-  let users = 0;
-  /** CSP violations and page errors on every page: must stay empty. */
-  const violations: string[] = [];
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    server = await startTestServer();
-    rp = await RelyingParty.create(server.url, await server.addClient({ name: 'Notes', redirectUris: [`${APP}/cb`] }));
-    browser = await launchChromium();
+  before(() => {
+    ({ server, rp } = suite);
   });
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await server.stop();
-  });
+  const { violations } = suite;
 
   const store = () => server.server.services.store;
   const passkeysOf = async (id: string) => (await store().authenticators.listForUser(id)).filter((a) => a.kind === 'webauthn');
 
   async function newUser(): Promise<Person> {
-    const n = ++users;
-    const credentials = { email: `passkey${n}@example.com`, password: `passkey user ${n} password`, answer: 'rex the dog' };
-    const user = await server.addUser(credentials);
-    await addQuestion(store(), (s) => server.server.services.hasher.hash(s), user.id, credentials.answer);
-    return { ...credentials, id: user.id };
+    const user = { ...(await suite.newUser()), answer: 'rex the dog' };
+    await addQuestion(store(), (s) => server.server.services.hasher.hash(s), user.id, user.answer);
+    return user;
   }
 
   /**
@@ -52,8 +38,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
    * (the virtual authenticator answers an autofill request by itself).
    */
   async function openBrowser({ autofill = false } = {}) {
-    const app = await openAppBrowser(browser, APP, violations);
-    contexts.push(app.context);
+    const app = await suite.openBrowser();
     if (!autofill) {
       // As text: a function from this file would carry the test runner's compiled helpers into the page.
       await app.context.addInitScript({

@@ -2,7 +2,10 @@
  * Real headless Chromium (Debian's package) through playwright-core. Each test gets its own context
  * (its own cookies). `virtualAuthenticator` adds a WebAuthn platform authenticator over CDP.
  */
+import { after, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { RelyingParty } from './rp.ts';
+import { startTestServer, type TestServer } from './server.ts';
 
 export const CHROMIUM_PATH = process.env.LATCHKEY_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -72,4 +75,54 @@ export async function backAtApp(page: Page, callbacks: string[]): Promise<string
   }
   if (callbacks.length === before) throw new Error(`not back at the app; stuck at ${page.url()}`);
   return callbacks.at(-1)!;
+}
+
+/** The relying party's origin in the Chromium suites: its visits are answered by openAppBrowser. */
+export const APP = 'http://localhost:9999';
+
+export interface ChromiumSuite {
+  server: TestServer;
+  /** The app "Notes", with its redirect URI at APP/cb. */
+  rp: RelyingParty;
+  browser: Browser;
+  /** CSP violations and page errors of every page of every test: a suite asserts this stays empty. */
+  violations: string[];
+  /** A browser of its own (cookies), whose visits to the app are answered and remembered; closed after the suite. */
+  openBrowser(): Promise<AppBrowser>;
+  /** A new user with a numbered address (`<prefix><n>@example.com`) and a password. */
+  newUser(): Promise<{ id: string; email: string; password: string }>;
+}
+
+/**
+ * The scaffold every Chromium suite shares, registered as hooks of the calling describe: a test server
+ * (its configuration from `config()`, asked when the suite starts, so after the suite's own earlier
+ * `before` hooks: a mailbox, an SMS receiver), the app, Chromium, and the contexts it opens.
+ */
+export function chromiumSuite(userPrefix: string, config: () => Record<string, unknown> = () => ({})): ChromiumSuite {
+  const contexts: BrowserContext[] = [];
+  let users = 0;
+  const suite = {
+    violations: [] as string[],
+    async openBrowser() {
+      const app = await openAppBrowser(suite.browser, APP, suite.violations);
+      contexts.push(app.context);
+      return app;
+    },
+    async newUser() {
+      const n = ++users;
+      const credentials = { email: `${userPrefix}${n}@example.com`, password: `${userPrefix} user ${n} password` };
+      return { ...credentials, id: (await suite.server.addUser(credentials)).id };
+    },
+  } as ChromiumSuite;
+  before(async () => {
+    suite.server = await startTestServer({ config: config() });
+    suite.rp = await RelyingParty.create(suite.server.url, await suite.server.addClient({ name: 'Notes', redirectUris: [`${APP}/cb`] }));
+    suite.browser = await launchChromium();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return suite;
 }

@@ -15,11 +15,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabaseUrl(): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = new URL(TEST_DATABASE_URL!);
-  const name = `latchkey_test_${randomBytes(6).toString('hex')}`;
+/**
+ * A throw-away database on the PostgreSQL server at `serverUrl`, named `<prefix>_<random>`: its URL, and
+ * `drop`, which ends its connections and drops it. The tests and the benchmarks both make theirs here.
+ */
+export async function throwAwayDatabase(serverUrl: string, prefix: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const run = async (sql: string) => {
-    const c = new pg.Client({ connectionString: admin.toString() });
+    const c = new pg.Client({ connectionString: serverUrl });
     await c.connect();
     try {
       await c.query(sql);
@@ -28,9 +31,13 @@ export async function createTestDatabaseUrl(): Promise<{ url: string; drop(): Pr
     }
   };
   await run(`create database ${name}`);
-  const url = new URL(admin);
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
+  return { name, url: url.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
+}
+
+export async function createTestDatabaseUrl(): Promise<{ url: string; drop(): Promise<void> }> {
+  return throwAwayDatabase(TEST_DATABASE_URL!, 'latchkey_test');
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
