@@ -9,7 +9,7 @@
  * "Try another way" with every other one that would meet what is missing. When nothing the user has could
  * meet it, `cannotMeet` says what to set up. Nothing here grants anything: only grant.ts does.
  */
-import { factorContext, factorFor, isPossession, STEP_KINDS, usableMethods, type Method } from '../factors/index.ts';
+import { factorFor, isPossession, STEP_KINDS, type Method } from '../factors/index.ts';
 import type { Proof } from '../factors/types.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import type { User } from '../store/users.ts';
@@ -18,7 +18,7 @@ import type { InteractionContext, InteractionDeps } from './context.ts';
 import { endWithError } from './grant.ts';
 import { ACR, levelOf, meets, rank, requiredLevel, requirementFor, riskDecides, wouldMeet, type Acr } from '../security/level.ts';
 import { assessRisk, gatherRisk, type RiskReason } from './risk.ts';
-import { saveSignIn, type SignInState } from './state.ts';
+import { methodsOf, saveSignIn, type SignInState } from './state.ts';
 
 function parseClaims(value: unknown) {
   if (typeof value !== 'string') return undefined;
@@ -54,13 +54,13 @@ function byPreference(a: Method, b: Method): number {
 
 /** The user's usable methods that would meet what is still missing, in the order they are offered. */
 export async function candidates(deps: InteractionDeps, state: SignInState): Promise<Method[]> {
-  const methods = await usableMethods(state.user, factorContext(deps));
+  const methods = await methodsOf(deps, state.user);
   return methods.filter((m) => wouldMeet(state.proofs, m.factor.proof, state.requirement)).sort(byPreference);
 }
 
 /** After the first factor: complete the sign-in, or ask for a second step. */
 export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable = false): Promise<void> {
-  const methods = await usableMethods(user, factorContext(deps));
+  const methods = await methodsOf(deps, user);
   const policy = {
     preference: user.verificationPreference, hasPossession: methods.some((m) => isPossession(m.factor)), hasSecondStep: methods.length > 0,
     firstFactor: levelOf(proofs).acr,
@@ -97,7 +97,7 @@ export async function cannotMeet(deps: InteractionDeps, ctx: InteractionContext,
     type: 'sign_in.unmet_level', userId: user.id, ...requestMeta(ctx),
     details: { need: requirement.acr, reached: state.proofs.length ? 'partial' : 'none', client: details.params.client_id },
   });
-  const methods = await usableMethods(user, factorContext(deps));
+  const methods = await methodsOf(deps, user);
   // A kind of method that would do, were it set up (there is one for every level Latchkey knows).
   const would = STEP_KINDS.filter((kind) => wouldMeet(state.proofs, factorFor(kind).proof, requirement));
   if (would.length === 0) {

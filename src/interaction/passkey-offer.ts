@@ -4,7 +4,7 @@
  * this user on this device). Only a sign-in that reached the highest level the user can reach may add one
  * (as on the account page), and the sign-in is granted only after the answer.
  */
-import { factorContext, usableMethods } from '../factors/index.ts';
+import { factorContext } from '../factors/index.ts';
 import { FactorError, type Pending, type Proof } from '../factors/types.ts';
 import { webauthn as passkeys } from '../factors/webauthn.ts';
 import { notify } from '../account/notify.ts';
@@ -13,14 +13,14 @@ import type { InteractionContext, InteractionDeps } from './context.ts';
 import { deviceCookie, deviceHash } from '../security/device.ts';
 import { grantLogin } from './grant.ts';
 import { highestReachable, levelOf, meets, satisfies } from '../security/level.ts';
-import { loadSignIn, saveSignIn, stepBinding, type SignInState } from './state.ts';
+import { loadSignIn, methodsOf, saveSignIn, stepBinding, type SignInState } from './state.ts';
 
 const PENDING_ID = /^[A-Za-z0-9_-]{32}$/;
 
 /** Offer a passkey at the end of this sign-in? (The browser reported a platform authenticator before.) */
 export async function shouldOfferPasskey(deps: InteractionDeps, _ctx: InteractionContext, state: SignInState, device: string): Promise<boolean> {
   if (!deps.config.webauthn.offerAfterSignIn || state.proofs.some((p) => p.kind === passkeys.kind)) return false;
-  const methods = await usableMethods(state.user, factorContext(deps));
+  const methods = await methodsOf(deps, state.user);
   if (methods.some((m) => m.factor.kind === passkeys.kind)) return false;
   // The same rules as the account page: the security question first, and a sign-in at the user's highest level.
   if (passkeys.needs && !methods.some((m) => m.factor.kind === passkeys.needs)) return false;

@@ -3,6 +3,7 @@
  * It lives in `sign_in_progress` between requests (store/sign-in-progress.ts) while a second step or the
  * passkey offer waits; this file is the one place that reads it back into a SignInState and writes it.
  */
+import { factorContext, usableMethods, type Method } from '../factors/index.ts';
 import type { Proof } from '../factors/types.ts';
 import type { User } from '../store/users.ts';
 import type { InteractionDeps } from './context.ts';
@@ -17,6 +18,18 @@ export interface SignInState {
   reasons: RiskReason[];
   /** The sign-in page's script found a platform authenticator (face, fingerprint) on this device. */
   passkeyCapable: boolean;
+}
+
+const loaded = new WeakMap<User, Promise<Method[]>>();
+
+/**
+ * The user's usable methods, loaded once per request: a request loads its user once (loadSignIn, or the
+ * first factor), and every step of the same request asks this instead of the database again.
+ */
+export function methodsOf(deps: InteractionDeps, user: User): Promise<Method[]> {
+  let methods = loaded.get(user);
+  if (!methods) loaded.set(user, (methods = usableMethods(user, factorContext(deps))));
+  return methods;
 }
 
 /** The binding of the pending steps (challenges) of one interaction. */

@@ -3,11 +3,12 @@
  * is too low (and neither max_age nor prompt=login demand a new sign-in), the session's own proofs are kept
  * and only what is missing is asked for (next-step.ts); the password is not asked again.
  */
-import { factorContext, isPossession, usableMethods } from '../factors/index.ts';
+import { isPossession } from '../factors/index.ts';
 import { isPasswordProof } from '../factors/password.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { levelOf, meets, proofsFromAmr, requirementFor } from '../security/level.ts';
 import { proceed, requestedAcr } from './next-step.ts';
+import { methodsOf } from './state.ts';
 
 /**
  * oidc-provider asks for a login because the session's level is below what the app asked for, and for no
@@ -26,7 +27,7 @@ export async function startStepUp(deps: InteractionDeps, ctx: InteractionContext
   if (!user || user.status !== 'active') return false;
   const proofs = proofsFromAmr((session as { amr?: unknown[] }).amr, session.uid ?? 'session');
   if (!proofs.some(isPasswordProof)) return false;
-  const methods = await usableMethods(user, factorContext(deps));
+  const methods = await methodsOf(deps, user);
   const requirement = requirementFor(requestedAcr(ctx), {
     preference: user.verificationPreference, hasPossession: methods.some((m) => isPossession(m.factor)), hasSecondStep: methods.length > 0, riskReasons: [],
     firstFactor: levelOf(proofs).acr,
