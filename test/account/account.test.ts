@@ -5,13 +5,12 @@ import { CookieClient } from '../helpers/browser.ts';
 import { drive, RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { allFormFields, formFields, hops, post, signInToAccount, type Credentials } from './helpers.ts';
+import { allFormFields, formFields, hops, post, signInToAccount } from './helpers.ts';
 
 describe('the account page over HTTP', () => {
   let server: TestServer;
   let mailbox: MailBox;
   let rp: RelyingParty;
-  let users = 0;
 
   before(async () => {
     mailbox = await startMailBox();
@@ -28,12 +27,7 @@ describe('the account page over HTTP', () => {
   const store = () => server.server.services.store;
 
   /** A fresh user for each scenario, so that none depends on another. */
-  async function newUser(): Promise<Credentials & { id: string }> {
-    const n = ++users;
-    const credentials = { email: `user${n}@example.com`, password: `user ${n} has a long password` };
-    const user = await server.addUser(credentials);
-    return { ...credentials, id: user.id };
-  }
+  const newUser = () => server.newUser('user');
 
   /** A silent authorization at the app: the code, or the error, it gets back. */
   async function silentAtApp(browser: CookieClient) {
@@ -318,7 +312,7 @@ describe('the account page over HTTP', () => {
     const user = await newUser();
     const browser = new CookieClient(server.url);
     await signInToAccount(browser, user);
-    const newEmail = `renamed${users}@example.com`;
+    const newEmail = `renamed-${user.id.slice(0, 8)}@example.com`;
     const since = mailbox.messages.length;
     const form = await browser.follow('/account/email');
     const sent = await post(browser, form, '/account/email', { email: newEmail });
@@ -347,7 +341,7 @@ describe('the account page over HTTP', () => {
     assert.match(again.body, /expired or was already used/);
 
     // A link to an address another account took in the meantime: a clear message, nothing spent or changed.
-    const wanted = `wanted${users}@example.com`;
+    const wanted = `wanted-${user.id.slice(0, 8)}@example.com`;
     const second = await post(browser, await browser.follow('/account/email'), '/account/email', { email: wanted });
     assert.equal(second.status, 200);
     const link2 = mailbox.link(await mailbox.next(wanted, { since }));

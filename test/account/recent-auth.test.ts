@@ -12,7 +12,6 @@ import { formFields, post, signInToAccount, sleep } from './helpers.ts';
  */
 describe('recent sign-in for sensitive changes', () => {
   let server: TestServer;
-  let users = 0;
   const OLD = 2100;
 
   before(async () => {
@@ -20,12 +19,7 @@ describe('recent sign-in for sensitive changes', () => {
   });
   after(() => server.stop());
 
-  async function newUser() {
-    const n = ++users;
-    const credentials = { email: `recent${n}@example.com`, password: `recent ${n} long password` };
-    const user = await server.addUser(credentials);
-    return { ...credentials, id: user.id };
-  }
+  const newUser = () => server.newUser('recent');
 
   it('ships with 600 seconds (10 minutes)', () => {
     assert.equal(loadConfig({ env: {} }).account.recentAuthSeconds, 600);

@@ -23,7 +23,6 @@ describe('recovery codes', () => {
   let server: TestServer;
   let mailbox: MailBox;
   let rp: RelyingParty;
-  let users = 0;
 
   before(async () => {
     mailbox = await startMailBox();
@@ -39,12 +38,7 @@ describe('recovery codes', () => {
   const knex = () => server.server.services.database.knex;
   const codesLeft = (userId: string) => store().codes.countLive('recovery_code', userId);
 
-  async function newUser(): Promise<Credentials & { id: string }> {
-    const n = ++users;
-    const credentials = { email: `recovery${n}@example.com`, password: `recovery user ${n} password` };
-    const user = await server.addUser(credentials);
-    return { ...credentials, id: user.id };
-  }
+  const newUser = () => server.newUser('recovery');
 
   /** A user with a security question, an authenticator app and a set of recovery codes, put straight into the store. */
   async function userWithCodes() {

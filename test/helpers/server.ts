@@ -19,6 +19,8 @@ export interface TestServer {
   /** Every log line written so far, as text (for "no secret reaches the log" checks). */
   logText(): string;
   addUser(u: { email: string; password: string; name?: string; admin?: boolean }): Promise<User>;
+  /** A new user with a numbered address (`<prefix><n>@example.com`) and a password of its own. */
+  newUser(prefix: string): Promise<{ id: string; email: string; password: string }>;
   addClient(c: ClientInput): Promise<RegisteredClient>;
   stop(): Promise<void>;
 }
@@ -68,12 +70,18 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const db = opts.db ?? (await createTestDatabase());
   const server = await startServer(config, { database: db.database, log, adminSocket: false });
   const { services } = server;
-  return {
+  let numbered = 0;
+  const testServer: TestServer = {
     url: config.issuer,
     config,
     server,
     db,
     logText: () => lines.join(''),
+    async newUser(prefix) {
+      const n = ++numbered;
+      const credentials = { email: `${prefix}${n}@example.com`, password: `${prefix} user ${n} password` };
+      return { ...credentials, id: (await testServer.addUser(credentials)).id };
+    },
     async addUser(u) {
       return services.store.users.create({
         email: u.email, name: u.name ?? null, passwordHash: await services.hasher.hash(u.password),
@@ -91,4 +99,5 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       if (!opts.db) await db.drop();
     },
   };
+  return testServer;
 }

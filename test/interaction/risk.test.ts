@@ -97,13 +97,10 @@ function signInDriver(server: TestServer, rp: RelyingParty) {
   }
 
   /** A fresh user with a security question (so the risk rules have something to ask for). */
-  let users = 0;
   async function newUser(prefix: string): Promise<TestUser> {
-    const n = ++users;
-    const credentials = { email: `${prefix}${n}@example.com`, password: `${prefix} user ${n} password` };
-    const { id } = await server.addUser(credentials);
-    await addQuestion(server.server.services.store, (s) => server.server.services.hasher.hash(s), id);
-    return { id, ...credentials };
+    const user = await server.newUser(prefix);
+    await addQuestion(server.server.services.store, (s) => server.server.services.hasher.hash(s), user.id);
+    return user;
   }
 
   /** A user who completed a sign-in in the returned browser (its device and network now known). */

@@ -68,7 +68,6 @@ describe('policy and step-up through a relying party', () => {
   let server: TestServer;
   let rp: RelyingParty;
   let strictRp: RelyingParty;
-  let users = 0;
 
   before(async () => {
     server = await startTestServer();
@@ -81,10 +80,8 @@ describe('policy and step-up through a relying party', () => {
 
   /** A fresh user per scenario: an authenticator app and/or a security question, and their setting. */
   async function newUser(opts: { totp?: boolean; question?: boolean; always?: boolean } = {}): Promise<TestUser> {
-    const n = ++users;
-    const credentials = { email: `stepup${n}@example.com`, password: `step-up user ${n} password` };
-    const { id } = await server.addUser(credentials);
-    const user: TestUser = { id, ...credentials };
+    const user: TestUser = await server.newUser('stepup');
+    const { id } = user;
     if (opts.totp) {
       const app = await addTotp(store(), id);
       user.totpId = app.id;
