@@ -5,6 +5,8 @@
  *   city:    ip_start,ip_end,continent,country,stateprov,city,latitude,longitude
  * IPv4 and IPv6 ranges, sorted by start as the files ship. Loaded once, on first use, in the background:
  * until it is loaded (or when it cannot be read) every lookup answers "unknown", never an error.
+ * Not yet: MaxMind DB (.mmdb) files, the format GeoLite2 and DB-IP lite also ship, through the `maxmind`
+ * package (issue 10 leaves it open).
  */
 import { createReadStream } from 'node:fs';
 import net from 'node:net';

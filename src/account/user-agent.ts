@@ -2,6 +2,8 @@
  * "Chrome on Linux": a browser and an operating system named from a User-Agent header, for people to
  * recognise their sessions. Deliberately small (no dependency): the common browsers and systems, in the
  * order that tells them apart (Edge and Opera also say Chrome; Chrome also says Safari). Not a security check.
+ * Kept rather than ua-parser-js (AGPL from version 2) or bowser: a label for people needs these few names,
+ * not a database of every device, and a wrong guess costs nothing.
  */
 export interface Device {
   browser: string | undefined;

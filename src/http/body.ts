@@ -1,4 +1,8 @@
-/** Reads an urlencoded or JSON request body with a size limit, then validates it into a typed value (zod). */
+/**
+ * Reads an urlencoded or JSON request body with a size limit, then validates it into a typed value (zod).
+ * Kept rather than @koa/bodyparser or co-body: 30 lines that count the limit while streaming, answer with
+ * our own 413/415 pages, and keep repeated fields where /auth's POST needs them (URLSearchParams).
+ */
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { AppError } from '../errors.ts';

@@ -1,4 +1,8 @@
-/** IP address helpers: trusted-proxy ranges and the client address behind them. */
+/**
+ * IP address helpers: trusted-proxy ranges and the client address behind them. Ranges are Node's own
+ * net.BlockList (no ipaddr.js needed); the walk of X-Forwarded-For is the few lines proxy-addr would add,
+ * kept here so that an unparsable hop stops it at the last good address.
+ */
 import net from 'node:net';
 
 /** "::ffff:1.2.3.4" is the IPv4 address 1.2.3.4. */

@@ -3,6 +3,8 @@
  * signed too), HttpOnly, SameSite=Lax, Secure behind TLS, scoped to a path under the issuer, with a
  * `__Host-` or `__Secure-` name prefix under an https issuer. Anything
  * malformed, oversized or badly signed reads as no cookie.
+ * Kept rather than Koa's `ctx.cookies` with keys (keygrip): that signs into a second `<name>.sig` cookie
+ * per value and leaves the name out of the MAC; here one cookie carries value and signature, bound to its name.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
