@@ -3,12 +3,13 @@
  * DB-IP's free "lite" formats (https://db-ip.com/db/lite.php, CC BY 4.0):
  *   country: ip_start,ip_end,country
  *   city:    ip_start,ip_end,continent,country,stateprov,city,latitude,longitude
- * IPv4 and IPv6 ranges, sorted by start as the files ship. Loaded once, on first use, in the background:
- * until it is loaded (or when it cannot be read) every lookup answers "unknown", never an error.
- * Not yet: MaxMind DB (.mmdb) files, the format GeoLite2 and DB-IP lite also ship, through the `maxmind`
- * package (issue 10 leaves it open).
+ * IPv4 and IPv6 ranges, sorted by start as the files ship; or a MaxMind DB file (`.mmdb`: GeoLite2
+ * Country/City, DB-IP lite), read by the `maxmind` package, which walks the file's own search tree.
+ * Loaded once, on first use, in the background: until it is loaded (or when it cannot be read) every
+ * lookup answers "unknown", never an error. The CSV reader stays for the files DB-IP ships as CSV.
  */
 import { createReadStream } from 'node:fs';
+import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { expandIpv6, normalizeIp } from './http/ip.ts';
@@ -69,8 +70,41 @@ export function parseGeoLine(line: string): { start: string; end: string; place:
   return undefined;
 }
 
+/** A place from a MaxMind DB record (GeoLite2 and DB-IP lite share this shape); undefined without a country. */
+export function placeOf(record: CityResponse | null): Place | undefined {
+  const country = record?.country?.iso_code ?? record?.registered_country?.iso_code;
+  if (!country) return undefined;
+  const { latitude, longitude } = record?.location ?? {};
+  return typeof latitude === 'number' && typeof longitude === 'number' ? { country, latitude, longitude } : { country };
+}
+
+function openMmdb(file: string, log: Logger): GeoIp {
+  let reader: Reader<CityResponse> | undefined;
+  let loading: Promise<void> | undefined;
+  const load = () => (loading ??= maxmind.open<CityResponse>(file, { watchForUpdates: false }).then((r) => {
+    reader = r;
+    log.info({ type: r.metadata.databaseType, nodes: r.metadata.nodeCount }, 'GeoIP file loaded');
+  }, (err: unknown) => {
+    log.error({ err: (err as Error).message, file }, 'GeoIP file could not be read; the place-based risk rules are off');
+  }));
+  void load();
+  return {
+    lookup(value) {
+      const ip = normalizeIp(value);
+      if (!reader || !net.isIP(ip)) return undefined;
+      try {
+        return placeOf(reader.get(ip));
+      } catch {
+        return undefined;
+      }
+    },
+    ready: () => load(),
+  };
+}
+
 export function openGeoIp(file: string | undefined, log: Logger): GeoIp | undefined {
   if (!file) return undefined;
+  if (file.toLowerCase().endsWith('.mmdb')) return openMmdb(file, log);
   const v4: Table<number> = { starts: [], ends: [], places: [] };
   const v6: Table<bigint> = { starts: [], ends: [], places: [] };
   let loaded = false;

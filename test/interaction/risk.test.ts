@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config.ts';
 import { openGeoIp, parseGeoLine } from '../../src/geoip.ts';
+import { writeMmdb } from '../helpers/mmdb.ts';
 import { deviceHash } from '../../src/security/device.ts';
 import { assessRisk, type RiskInput } from '../../src/interaction/risk.ts';
 import { createLogger } from '../../src/log.ts';
@@ -209,7 +210,7 @@ describe('risk rules', () => {
     });
   });
 
-  describe('GeoIP lookups from a DB-IP "lite" CSV', () => {
+  describe('GeoIP lookups from a DB-IP "lite" CSV or a MaxMind DB', () => {
     let dir: string;
     const silentLog = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
     before(async () => {
@@ -258,6 +259,36 @@ describe('risk rules', () => {
       for (const outside of ['203.0.114.0', '198.51.99.255', '8.8.8.8', '0.0.0.0', '2001:db9::1', '2001:db7:ffff::1', '::1', 'garbage', '']) {
         assert.equal(geo.lookup(outside), undefined, outside);
       }
+    });
+
+    it('finds the same places in a MaxMind DB (.mmdb) file, and answers "unknown" for a broken one', async () => {
+      const file = path.join(dir, 'dbip-city-lite.mmdb');
+      await writeFile(file, writeMmdb([
+        { network: '192.0.2.0/24', country: 'NL', latitude: 52.37, longitude: 4.89 },
+        { network: '198.51.100.0/24', country: 'US', latitude: 37.77, longitude: -122.42 },
+        { network: '203.0.113.0/24', country: 'DE', latitude: 52.52, longitude: 13.4 },
+        { network: '2001:db8::/32', country: 'FR', latitude: 48.85, longitude: 2.35 },
+        { network: '100.64.0.0/10', country: 'CA' },
+      ]));
+      const geo = openGeoIp(file, silentLog)!;
+      await geo.ready();
+      assert.deepEqual(geo.lookup('203.0.113.7'), { country: 'DE', latitude: 52.52, longitude: 13.4 });
+      assert.deepEqual(geo.lookup('203.0.113.0'), { country: 'DE', latitude: 52.52, longitude: 13.4 }, 'the first address of a network');
+      assert.deepEqual(geo.lookup('203.0.113.255'), { country: 'DE', latitude: 52.52, longitude: 13.4 }, 'the last address of a network');
+      assert.equal(geo.lookup('::ffff:198.51.100.9')?.country, 'US', 'IPv4-mapped IPv6 is IPv4');
+      assert.deepEqual(geo.lookup('2001:db8:85a3::8a2e:370:7334'), { country: 'FR', latitude: 48.85, longitude: 2.35 });
+      assert.deepEqual(geo.lookup('100.127.255.1'), { country: 'CA' }, 'a country without coordinates');
+      for (const outside of ['203.0.114.0', '198.51.99.255', '8.8.8.8', '2001:db9::1', '::1', 'garbage', '']) {
+        assert.equal(geo.lookup(outside), undefined, outside);
+      }
+      const lines: string[] = [];
+      const log = createLogger('info', new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }));
+      const broken = path.join(dir, 'broken.mmdb');
+      await writeFile(broken, 'not a MaxMind database');
+      const none = openGeoIp(broken, log)!;
+      await none.ready();
+      assert.equal(none.lookup('203.0.113.7'), undefined);
+      assert.match(lines.join(''), /GeoIP file could not be read/);
     });
 
     it('answers "unknown" for a missing file and for no file, and never throws', async () => {
