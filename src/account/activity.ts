@@ -2,7 +2,7 @@
  * Security activity: the user's security events of the last 90 days, newest first, in words: sign-ins that
  * worked and that failed (with the address and browser they came from) and every change to the account.
  */
-import { ACCOUNT_CLIENT_ID } from '../oidc/account-client.ts';
+import { FIRST_PARTY_APPS } from '../first-party/app.ts';
 import type { AccountContext, AccountDeps } from './context.ts';
 import { formatTime, renderPage } from './page.ts';
 import { describeDevice } from './sessions.ts';
@@ -17,7 +17,8 @@ export function showActivity(deps: AccountDeps) {
     const names = new Map<string, string>();
     const appName = async (clientId: unknown): Promise<string | undefined> => {
       if (typeof clientId !== 'string') return undefined;
-      if (clientId === ACCOUNT_CLIENT_ID) return t('account.clientName', { product: deps.config.productName });
+      const own = FIRST_PARTY_APPS.find((app) => app.clientId === clientId);
+      if (own) return t(own.nameKey, { product: deps.config.productName });
       if (!names.has(clientId)) names.set(clientId, (await provider.Client.find(clientId).catch(() => undefined))?.clientName ?? clientId);
       return names.get(clientId);
     };

@@ -4,7 +4,7 @@
  * its refresh tokens stop working at once. The account page itself is not listed.
  */
 import { z } from 'zod';
-import { ACCOUNT_CLIENT_ID } from '../oidc/account-client.ts';
+import { isFirstParty } from '../first-party/app.ts';
 import { revokeGrant } from '../oidc/end-session.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
 import { doneRedirect, formatTime, renderPage } from './page.ts';
@@ -35,7 +35,7 @@ export async function connectedApps(deps: AccountDeps, userId: string): Promise<
   const byClient = new Map<string, { scopes: Set<string>; resources: Set<string>; iat: number; grantIds: string[] }>();
   for (const { id, payload } of await deps.store.oidc.byAccount('Grant', userId)) {
     const grant = payload as GrantPayload;
-    if (typeof grant.clientId !== 'string' || grant.clientId === ACCOUNT_CLIENT_ID) continue;
+    if (typeof grant.clientId !== 'string' || isFirstParty(grant.clientId)) continue;
     const entry = byClient.get(grant.clientId) ?? { scopes: new Set(), resources: new Set(), iat: Infinity, grantIds: [] };
     if (typeof grant.openid?.scope === 'string') grant.openid.scope.split(' ').filter(Boolean).forEach((s) => entry.scopes.add(s));
     for (const [resource, scope] of Object.entries(grant.resources ?? {})) {

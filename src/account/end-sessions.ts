@@ -5,7 +5,7 @@
  * signing out the others) means whoever holds it keeps no token. Apps used only from the sessions that
  * stay are untouched.
  */
-import { ACCOUNT_CLIENT_ID } from '../oidc/account-client.ts';
+import { isFirstParty } from '../first-party/app.ts';
 import { endSession } from '../oidc/end-session.ts';
 import type { AccountDeps } from './context.ts';
 
@@ -22,7 +22,7 @@ export async function endUserSession(deps: AccountDeps, userId: string, uid: str
   if (!session || session.accountId !== userId) return undefined;
   const apps = await endSession(provider, session, deps.log, { endOfflineGrants: true });
   await deps.store.accountSessions.deleteForOidcSessions(userId, [uid]);
-  return { sessions: 1, apps: apps.filter((id) => id !== ACCOUNT_CLIENT_ID) };
+  return { sessions: 1, apps: apps.filter((id) => !isFirstParty(id)) };
 }
 
 /** Ends every session of the user except `keepUid` (this browser's). */

@@ -11,7 +11,8 @@ import { highestReachable, satisfies, type Acr } from '../security/level.ts';
 import type { AccountSession } from '../store/account-sessions.ts';
 import type { User } from '../store/users.ts';
 import type { AccountContext, AccountDeps } from './context.ts';
-import { startSignIn } from './sign-in.ts';
+import { ACCOUNT_APP } from '../first-party/app.ts';
+import { startSignIn } from '../first-party/flow.ts';
 
 /**
  * The level a sensitive change needs: the highest the user can reach (level.ts highestReachable): `phr`
@@ -38,6 +39,6 @@ export function requireRecentAuth(deps: AccountDeps, page: string | ((ctx: Accou
     const need = await requiredLevel(deps, ctx.state.user);
     const maxAge = deps.config.account.recentAuthSeconds;
     if (isRecent(ctx.state.account, need, maxAge)) return next();
-    return startSignIn(deps, ctx, { returnTo: typeof page === 'string' ? page : page(ctx), maxAge, acrValues: need });
+    return startSignIn(deps.config, ACCOUNT_APP, ctx, { returnTo: typeof page === 'string' ? page : page(ctx), maxAge, acrValues: need });
   };
 }

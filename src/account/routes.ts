@@ -9,7 +9,8 @@
 import Router from '@koa/router';
 import { showActivity } from './activity.ts';
 import { removeApp, showApps } from './apps.ts';
-import { callback } from './callback.ts';
+import { ACCOUNT_APP } from '../first-party/app.ts';
+import { firstPartyCallback } from '../first-party/callback.ts';
 import type { AccountDeps } from './context.ts';
 import { confirmEmailChange, requestEmailChange, showEmailConfirm, showEmailForm } from './email.ts';
 import { checkedForm } from '../http/csrf.ts';
@@ -17,7 +18,7 @@ import { changePassword, showPasswordForm } from './password.ts';
 import { saveProfile, showProfile } from './profile.ts';
 import { requireRecentAuth } from './recent-auth.ts';
 import { saveVerification, showSecurity, showVerification } from './security.ts';
-import { requireAccount } from './session.ts';
+import { beginAccountSession, requireAccount } from './session.ts';
 import { showSessions, signOutOthers, signOutSession } from './sessions.ts';
 import { signOut } from './sign-out.ts';
 import { finishEnrol, passkeysOff, removeMethod, renameMethod, showEnrol } from './two-step.ts';
@@ -29,7 +30,13 @@ export function accountRoutes(deps: AccountDeps): Router {
   const form = checkedForm(deps.csrf);
   const recent = (page: Parameters<typeof requireRecentAuth>[1]) => requireRecentAuth(deps, page);
 
-  router.get('/callback', callback(deps));
+  router.get('/callback', firstPartyCallback(deps, ACCOUNT_APP, {
+    signedIn: (ctx, signIn) => beginAccountSession(deps, ctx, signIn),
+    failed(ctx, reason) {
+      ctx.type = 'html';
+      ctx.body = deps.render('account/sign-in-failed.njk', { message: deps.render.t(`account.signInFailed.${reason}`) });
+    },
+  }));
 
   router.get('/', signedIn, showProfile(deps));
   router.post('/profile', form, signedIn, saveProfile(deps));

@@ -6,9 +6,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { AccountContext, AccountDeps } from './context.ts';
-import { accountCookies, SESSION_COOKIE } from './cookies.ts';
-import type { RedeemedSignIn } from './redeem.ts';
-import { startSignIn } from './sign-in.ts';
+import { ACCOUNT_APP } from '../first-party/app.ts';
+import { appCookies, sessionCookie } from '../first-party/cookies.ts';
+import { startSignIn } from '../first-party/flow.ts';
+import type { RedeemedSignIn } from '../first-party/redeem.ts';
+
+const accountCookies = (config: AccountDeps['config']) => appCookies(config, ACCOUNT_APP);
+const SESSION_COOKIE = sessionCookie(ACCOUNT_APP);
 
 const hashId = (id: string) => createHash('sha256').update(`account-session:${id}`).digest('base64url');
 
@@ -45,7 +49,7 @@ export function requireAccount(deps: AccountDeps) {
     const user = account ? await deps.store.users.findById(account.userId) : undefined;
     if (!account || !user || user.status !== 'active') {
       if (account) await deps.store.accountSessions.delete(account.idHash);
-      return startSignIn(deps, ctx, { returnTo: ctx.method === 'GET' ? ctx.path : '/account' });
+      return startSignIn(deps.config, ACCOUNT_APP, ctx, { returnTo: ctx.method === 'GET' ? ctx.path : ACCOUNT_APP.path });
     }
     await deps.store.accountSessions.touch(account.idHash);
     await deps.store.sessions.touch(account.oidcSessionUid);

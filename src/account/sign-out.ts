@@ -3,7 +3,7 @@
  * RP-initiated logout for the account client (which asks the user to confirm, ends the provider session and
  * comes back to /account).
  */
-import { ACCOUNT_CLIENT_ID, accountHomeUri } from '../oidc/account-client.ts';
+import { ACCOUNT_APP, homeUri } from '../first-party/app.ts';
 import type { AccountContext, AccountDeps } from './context.ts';
 import { endAccountSession } from './session.ts';
 
@@ -11,7 +11,7 @@ export function signOut(deps: AccountDeps) {
   return async function signOutOfAccount(ctx: AccountContext) {
     await endAccountSession(deps, ctx);
     const url = new URL(`${deps.config.issuer}/session/end`);
-    url.search = new URLSearchParams({ client_id: ACCOUNT_CLIENT_ID, post_logout_redirect_uri: accountHomeUri(deps.config) }).toString();
+    url.search = new URLSearchParams({ client_id: ACCOUNT_APP.clientId, post_logout_redirect_uri: homeUri(deps.config, ACCOUNT_APP) }).toString();
     ctx.status = 303;
     ctx.redirect(url.toString());
   };

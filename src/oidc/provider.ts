@@ -8,7 +8,7 @@ import type { Render } from '../http/render.ts';
 import { isAcr, LEVELS } from '../security/level.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
-import { accountClientMetadata, loadExistingGrant } from './account-client.ts';
+import { clientMetadata, FIRST_PARTY_APPS, loadExistingGrant } from '../first-party/app.ts';
 import { createAdapterClass } from './adapter.ts';
 import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
 import { buildPolicy } from './policy.ts';
@@ -35,7 +35,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
     adapter: createAdapterClass(store, Math.max(...Object.values(config.ttl))),
     jwks: jwks as Configuration['jwks'],
     // The hosted account page (src/account): a first-party client, with its grant implied (no consent page).
-    clients: [accountClientMetadata(config, render.t('account.clientName', { product: config.productName }))],
+    clients: FIRST_PARTY_APPS.map((app) => clientMetadata(config, app, render.t(app.nameKey, { product: config.productName }))),
     loadExistingGrant,
     cookies: {
       keys: [...config.secrets.cookieKeys],

@@ -1,15 +1,15 @@
 /**
- * The account page signs in the way any app does: an authorization request to the provider with PKCE (S256),
- * state and nonce, kept in a short-lived signed cookie together with the local page to come back to. A
- * recent sign-in at a level is asked for with `max_age` and `acr_values`, so every sign-in rule applies.
+ * A first-party app signs in the way any app does: an authorization request to the provider with PKCE
+ * (S256), state and nonce, kept in a short-lived signed cookie together with the local page to come back
+ * to. A recent sign-in at a level is asked for with `max_age` and `acr_values`, so every sign-in rule applies.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
-import { ACCOUNT_CLIENT_ID, ACCOUNT_SCOPE, accountCallbackUri } from '../oidc/account-client.ts';
-import type { AccountDeps } from './context.ts';
-import { accountCookies, FLOW_COOKIE } from './cookies.ts';
+import type { Config } from '../config.ts';
+import { callbackUri, type FirstPartyApp } from './app.ts';
+import { appCookies, flowCookie } from './cookies.ts';
 
-/** How long a sign-in started from the account page may take. */
+/** How long a sign-in started from a first-party app may take. */
 export const FLOW_TTL_SECONDS = 1800;
 
 export interface Flow {
@@ -21,11 +21,10 @@ export interface Flow {
   expiresAt: number;
 }
 
-/** Only the account page's own pages: "/account" or "/account/a-b/c", nothing else (no query, no host). */
-const LOCAL = /^\/account(\/[a-z0-9-]+){0,3}$/;
-
-export function safeReturnPath(value: unknown): string {
-  return typeof value === 'string' && LOCAL.test(value) ? value : '/account';
+/** Only the app's own pages: "/account" or "/account/a-b/c", nothing else (no query, no host). */
+export function safeReturnPath(app: FirstPartyApp, value: unknown): string {
+  const local = typeof value === 'string' && value.startsWith(app.path) && /^(\/[a-z0-9-]+){0,3}$/.test(value.slice(app.path.length));
+  return local ? (value as string) : app.path;
 }
 
 const random = () => randomBytes(32).toString('base64url');
@@ -39,19 +38,18 @@ export interface SignInRequest {
 }
 
 /** Sends the browser to the provider's authorization endpoint. */
-export function startSignIn(deps: Pick<AccountDeps, 'config'>, ctx: Context, request: SignInRequest): void {
-  const { config } = deps;
+export function startSignIn(config: Config, app: FirstPartyApp, ctx: Context, request: SignInRequest): void {
   const flow: Flow = {
-    state: random(), nonce: random(), verifier: random(), returnTo: safeReturnPath(request.returnTo),
+    state: random(), nonce: random(), verifier: random(), returnTo: safeReturnPath(app, request.returnTo),
     expiresAt: Math.floor(Date.now() / 1000) + FLOW_TTL_SECONDS,
   };
-  accountCookies(config).set(ctx, FLOW_COOKIE, Buffer.from(JSON.stringify(flow)).toString('base64url'), FLOW_TTL_SECONDS);
+  appCookies(config, app).set(ctx, flowCookie(app), Buffer.from(JSON.stringify(flow)).toString('base64url'), FLOW_TTL_SECONDS);
   const url = new URL(`${config.issuer}/auth`);
   url.search = new URLSearchParams({
-    client_id: ACCOUNT_CLIENT_ID,
+    client_id: app.clientId,
     response_type: 'code',
-    scope: ACCOUNT_SCOPE,
-    redirect_uri: accountCallbackUri(config),
+    scope: app.scope,
+    redirect_uri: callbackUri(config, app),
     code_challenge: createHash('sha256').update(flow.verifier).digest('base64url'),
     code_challenge_method: 'S256',
     state: flow.state,
@@ -65,16 +63,16 @@ export function startSignIn(deps: Pick<AccountDeps, 'config'>, ctx: Context, req
 }
 
 /** The sign-in in progress in this browser, taken out of its cookie (a flow is used once), or undefined. */
-export function takeFlow(deps: Pick<AccountDeps, 'config'>, ctx: Context): Flow | undefined {
-  const cookies = accountCookies(deps.config);
-  const raw = cookies.get(ctx, FLOW_COOKIE);
-  cookies.clear(ctx, FLOW_COOKIE);
+export function takeFlow(config: Config, app: FirstPartyApp, ctx: Context): Flow | undefined {
+  const cookies = appCookies(config, app);
+  const raw = cookies.get(ctx, flowCookie(app));
+  cookies.clear(ctx, flowCookie(app));
   if (!raw) return undefined;
   try {
     const f = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<Flow>;
     const ok = typeof f.state === 'string' && typeof f.nonce === 'string' && typeof f.verifier === 'string'
       && typeof f.returnTo === 'string' && typeof f.expiresAt === 'number' && f.expiresAt > Date.now() / 1000;
-    return ok ? { ...(f as Flow), returnTo: safeReturnPath(f.returnTo) } : undefined;
+    return ok ? { ...(f as Flow), returnTo: safeReturnPath(app, f.returnTo) } : undefined;
   } catch {
     return undefined;
   }

@@ -1,17 +1,17 @@
 /**
- * Redeems the account page's authorization code in-process, with the checks the token endpoint makes for a
+ * Redeems a first-party app's authorization code in-process, with the checks the token endpoint makes for a
  * code: it exists and is live (oidc-provider's model also checks that the session it is bound to still
  * exists), it was issued to the account client for our redirect URI, the PKCE verifier matches (S256,
  * constant time), the nonce is ours; then it is consumed with the adapter's conditional write, which throws
  * for the second of two redemptions, so a code is used once across every instance.
  *
- * No token is issued: the account page needs only who signed in, how and when, and the session.
+ * No token is issued: a first-party app needs only who signed in, how and when, and the session.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { AppError } from '../errors.ts';
-import { ACCOUNT_CLIENT_ID } from '../oidc/account-client.ts';
+import type { FirstPartyApp } from './app.ts';
 
 export interface RedeemedSignIn {
   accountId: string;
@@ -34,14 +34,14 @@ const same = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
-const refuse = (why: string) => new AppError('account.code_invalid', 400, why);
+const refuse = (why: string) => new AppError('first_party.code_invalid', 400, why);
 
-export async function redeemAccountCode(provider: Provider, code: string, expected: Expected): Promise<RedeemedSignIn> {
+export async function redeemCode(provider: Provider, app: FirstPartyApp, code: string, expected: Expected): Promise<RedeemedSignIn> {
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(code)) throw refuse('malformed code');
   const found = await provider.AuthorizationCode.find(code);
   if (!found || found.isExpired) throw refuse('unknown or expired code');
   if ((found as { consumed?: unknown }).consumed) throw refuse('code already used');
-  if (found.clientId !== ACCOUNT_CLIENT_ID) throw refuse('code issued to another client');
+  if (found.clientId !== app.clientId) throw refuse('code issued to another client');
   if (found.redirectUri !== expected.redirectUri) throw refuse('redirect_uri mismatch');
   const challenge = createHash('sha256').update(expected.verifier).digest('base64url');
   if (found.codeChallengeMethod !== 'S256' || !found.codeChallenge || !same(found.codeChallenge, challenge)) throw refuse('PKCE mismatch');
