@@ -402,3 +402,17 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * The configuration for a command-line start (the server, the CLI): a configuration error is written to
+ * standard error, naming the setting, and gives undefined (the caller exits with status 2).
+ */
+export function loadConfigOrExplain(): Config | undefined {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`latchkey: ${err.message}\n`);
+    return undefined;
+  }
+}

@@ -1,18 +1,10 @@
 /** Start: config, database, migrations, app, listen; graceful shutdown on SIGTERM/SIGINT. */
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfigOrExplain } from './config.ts';
 import { startServer, StartupError } from './server.ts';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`latchkey: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExplain();
+  if (!config) process.exit(2);
   let server;
   try {
     server = await startServer(config);

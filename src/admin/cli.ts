@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrExplain } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { createServices, type Services } from '../services.ts';
 import { adminSocketPath, callAdminSocket, serveAdminSocket, SocketBusyError, socketAlive } from './socket.ts';
@@ -19,16 +19,8 @@ async function main(argv: string[], attempt = 0): Promise<number> {
     process.stderr.write('latchkey: the embedded database stays busy; try again\n');
     return 1;
   }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`latchkey: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = loadConfigOrExplain();
+  if (!config) return 2;
   if (!config.database.url) {
     const socket = adminSocketPath(config.database.dataDir);
     if (await socketAlive(socket)) {

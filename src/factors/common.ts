@@ -3,6 +3,12 @@ import type { z } from 'zod';
 import type { User } from '../store/users.ts';
 import { FactorError, type Authenticator, type FactorContext, type Pending, type StepKind } from './types.ts';
 
+/**
+ * The traits of a method a user may own several of, added by a form after the security question, with a
+ * challenge that takes a few answers: an authenticator app, a phone.
+ */
+export const OWNED_METHOD = { needs: 'security-question', backsUp: false, enrolment: 'form', multiple: true, challengeOnce: false } as const;
+
 /** A factor's `parse`: the submitted form through its schema, or FactorError('invalid_input'). */
 export function formInput<S extends z.ZodType>(schema: S): (body: Record<string, string>) => z.infer<S> {
   return (body) => {

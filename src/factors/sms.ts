@@ -8,7 +8,7 @@
  * says so and offers another method; it never lets a sign-in through.
  */
 import { z } from 'zod';
-import { enrolled, formInput, pendingAuthenticator } from './common.ts';
+import { enrolled, formInput, OWNED_METHOD, pendingAuthenticator } from './common.ts';
 import { maskPhone, SmsUnavailableError } from '../delivery/sms.ts';
 import { codeHasher, randomDigits } from './codes.ts';
 import { FactorError, type Factor, type FactorContext, type Pending, type Step } from './types.ts';
@@ -96,11 +96,7 @@ export const sms: Factor<'sms', SmsInput> = {
   kind: 'sms',
   proof: { amr: ['sms'], category: 'possession', phishingResistant: false },
   offer: 'restricted',
-  needs: 'security-question',
-  backsUp: false,
-  enrolment: 'form',
-  multiple: true,
-  challengeOnce: false,
+  ...OWNED_METHOD,
 
   parse: formInput(input),
 

@@ -8,7 +8,7 @@
 import { generate, generateSecret, generateURI, verify as verifyCode } from 'otplib';
 import { renderSVG } from 'uqr';
 import { z } from 'zod';
-import { enrolled, formInput, pendingAuthenticator } from './common.ts';
+import { enrolled, formInput, OWNED_METHOD, pendingAuthenticator } from './common.ts';
 import type { Config } from '../config.ts';
 import { FactorError, type Factor } from './types.ts';
 
@@ -62,11 +62,7 @@ export const totp: Factor<'totp', TotpInput> = {
   kind: 'totp',
   proof: { amr: ['otp'], category: 'possession', phishingResistant: false },
   offer: 'normal',
-  needs: 'security-question',
-  backsUp: false,
-  enrolment: 'form',
-  multiple: true,
-  challengeOnce: false,
+  ...OWNED_METHOD,
 
   parse: formInput(input),
 
