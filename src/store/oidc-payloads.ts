@@ -12,11 +12,16 @@ const ACCOUNT_TOKEN_KINDS = ['AccessToken', 'RefreshToken', 'AuthorizationCode',
 interface Row { kind: string; id: string; payload: Payload; grant_id: string | null; user_code: string | null;
   uid: string | null; account_id: string | null; expires_at: Date | null; consumed_at: Date | null }
 
-/** Live: not expired, and not a token of a revoked grant. */
-const live = (q: import('knex').Knex.QueryBuilder, db: Db) =>
-  q.andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()))
-    .andWhere((w) => w.whereNotIn('oidc_payloads.kind', ACCOUNT_TOKEN_KINDS).orWhereNull('oidc_payloads.grant_id').orWhereNotExists(
-      db('revoked_grants').whereRaw('revoked_grants.grant_id = oidc_payloads.grant_id').andWhere('revoked_grants.expires_at', '>', db.fn.now())));
+/**
+ * Live: not expired, and (for the kinds that carry a grant's credentials) not a token of a revoked grant.
+ * The second test is added only for those kinds: every other lookup keeps the plain primary-key query.
+ */
+const live = (q: import('knex').Knex.QueryBuilder, db: Db, kind: string) => {
+  q.andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
+  if (!ACCOUNT_TOKEN_KINDS.includes(kind)) return q;
+  return q.andWhere((w) => w.whereNull('oidc_payloads.grant_id').orWhereNotExists(
+    db('revoked_grants').whereRaw('revoked_grants.grant_id = oidc_payloads.grant_id').andWhere('revoked_grants.expires_at', '>', db.fn.now())));
+};
 
 function withConsumed(row: Row | undefined): Payload | undefined {
   if (!row) return undefined;
@@ -28,31 +33,33 @@ export function oidcPayloadsRepository(db: Db) {
     /** Stores a payload; false, and nothing stored, for a token of a revoked grant. */
     async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<boolean> {
       const grantId = payload.grantId ?? null;
-      const guarded = grantId !== null && ACCOUNT_TOKEN_KINDS.includes(kind);
-      const res = await db.raw(
-        `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
-         select ?, ?, ?::jsonb, ?, ?, ?, ?, case when ?::int is null then null else now() + make_interval(secs => ?::int) end
-         where not ?::boolean or not exists (select 1 from revoked_grants where grant_id = ? and expires_at > now())
-         on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+      const values = [kind, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
+        typeof payload.accountId === 'string' ? payload.accountId : null, expiresIn ?? null, expiresIn ?? null];
+      const upsert = `on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at
-         returning id`,
-        [kind, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
-          typeof payload.accountId === 'string' ? payload.accountId : null, expiresIn ?? null, expiresIn ?? null, guarded, grantId],
-      );
+         returning id`;
+      const expiry = 'case when ?::int is null then null else now() + make_interval(secs => ?::int) end';
+      // Only a token of a grant can be of a revoked one: every other payload keeps the plain statement.
+      const res = grantId !== null && ACCOUNT_TOKEN_KINDS.includes(kind)
+        ? await db.raw(`insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
+           select ?, ?, ?::jsonb, ?, ?, ?, ?, ${expiry}
+           where not exists (select 1 from revoked_grants where grant_id = ? and expires_at > now()) ${upsert}`, [...values, grantId])
+        : await db.raw(`insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
+           values (?, ?, ?::jsonb, ?, ?, ?, ?, ${expiry}) ${upsert}`, values);
       return res.rows.length === 1;
     },
     async find(kind: string, id: string): Promise<Payload | undefined> {
-      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, id }), db).first());
+      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, id }), db, kind).first());
     },
     async findByUserCode(kind: string, userCode: string): Promise<Payload | undefined> {
-      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, user_code: userCode }), db).first());
+      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, user_code: userCode }), db, kind).first());
     },
     async findByUid(kind: string, uid: string): Promise<Payload | undefined> {
-      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, uid }), db).first());
+      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, uid }), db, kind).first());
     },
     /** Every live payload of a kind that belongs to an account (a user's grants, sessions), oldest first. */
     async byAccount(kind: string, accountId: string): Promise<{ id: string; payload: Payload; expiresAt: Date | null }[]> {
-      const rows = (await live(db('oidc_payloads').where({ kind, account_id: accountId }), db).orderBy('id')) as Row[];
+      const rows = (await live(db('oidc_payloads').where({ kind, account_id: accountId }), db, kind).orderBy('id')) as Row[];
       return rows.map((r) => ({ id: r.id, payload: r.payload, expiresAt: r.expires_at }));
     },
     /** Marks the payload consumed in one conditional write; true only for the one caller that did. */
