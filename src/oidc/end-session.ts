@@ -11,15 +11,12 @@ type Session = NonNullable<Awaited<ReturnType<Provider['Session']['findByUid']>>
 /** oidc-provider's Client has this method; its type definitions do not list it. */
 type BackchannelClient = { backchannelLogout(sub: string, sid: string): Promise<void> };
 
-/** Revokes a grant and every token and code issued under it: a refresh token stops working at once. */
+/**
+ * Revokes a grant and every token and code issued under it: a refresh token stops working at once. The
+ * adapter does it all in the grant's destroy (oidc/adapter.ts): it marks the grant revoked, so a token a
+ * parallel request is still issuing under it is refused too.
+ */
 export async function revokeGrant(provider: Provider, grantId: string): Promise<void> {
-  await Promise.all([
-    provider.AccessToken.revokeByGrantId(grantId),
-    provider.RefreshToken.revokeByGrantId(grantId),
-    provider.AuthorizationCode.revokeByGrantId(grantId),
-    provider.DeviceCode.revokeByGrantId(grantId),
-    provider.BackchannelAuthenticationRequest.revokeByGrantId(grantId),
-  ]);
   await provider.Grant.adapter.destroy(grantId);
 }
 
