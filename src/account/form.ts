@@ -3,6 +3,3 @@ import type { AccountDeps } from './context.ts';
 
 /** The first issue's message key of a failed parse, translated. */
 export const firstProblem = (deps: AccountDeps, issues: readonly { message: string }[]) => deps.render.t(issues[0]!.message);
-
-/** Text without control characters (names, labels). */
-export const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;

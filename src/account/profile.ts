@@ -1,7 +1,8 @@
 /** Profile: the name (no recent sign-in needed) and the email address, whose change has its own page. */
 import { z } from 'zod';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
-import { firstProblem, PRINTABLE } from './form.ts';
+import { firstProblem } from './form.ts';
+import { PRINTABLE } from '../text.ts';
 import { doneRedirect, renderPage } from './page.ts';
 
 const profileForm = z.object({

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needing, STEP_KINDS, usableMethods } from '../factors/index.ts';
 import { isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
+import { LABEL_MAX } from '../factors/common.ts';
 import { runPending } from '../factors/pending.ts';
 import { ACR, rank } from '../security/level.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
@@ -16,7 +17,7 @@ import type { User } from '../store/users.ts';
 import { connectedApps } from './apps.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
 import { webauthn } from '../factors/webauthn.ts';
-import { PRINTABLE } from './form.ts';
+import { PRINTABLE, tidy } from '../text.ts';
 import { notify } from './notify.ts';
 import { doneRedirect, formatTime, renderPage } from './page.ts';
 
@@ -32,7 +33,7 @@ const echoValues = (form: Record<string, string>) => Object.fromEntries(ECHO.map
 const idForm = z.object({ id: z.uuid() });
 const renameForm = z.object({
   id: z.uuid(),
-  label: z.string().transform((v) => v.normalize('NFKC').replace(/\s+/gu, ' ').trim()).pipe(z.string().min(1).max(60).regex(PRINTABLE)),
+  label: z.string().transform(tidy).pipe(z.string().min(1).max(LABEL_MAX).regex(PRINTABLE)),
 });
 
 const methodName = (deps: AccountDeps, kind: string) => deps.render.t(`factors.${kind}.name`);

@@ -2,6 +2,17 @@
 import type { z } from 'zod';
 import type { User } from '../store/users.ts';
 import { FactorError, type Authenticator, type FactorContext, type Pending, type StepKind } from './types.ts';
+import { PRINTABLE, tidy } from '../text.ts';
+
+/** The longest name a person may give a method (a passkey, an authenticator app). */
+export const LABEL_MAX = 60;
+
+/** A method's name as given when it is added or renamed, tidied; may be empty (the factor names it then). */
+export function methodLabel(raw: string | undefined): string {
+  const label = tidy(raw ?? '');
+  if (label.length > LABEL_MAX || !PRINTABLE.test(label)) throw new FactorError('invalid_input', 'factors.labelInvalid', { max: LABEL_MAX });
+  return label;
+}
 
 /**
  * The traits of a method a user may own several of, added by a form after the security question, with a

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { enrolled, formInput, pendingAuthenticator } from './common.ts';
 import { FactorError, type Authenticator, type Factor } from './types.ts';
+import { PRINTABLE, tidy } from '../text.ts';
 
 /** The questions offered (their words are in locales/en.json under factors.security-question.questions). */
 export const QUESTIONS = ['firstPet', 'childhoodStreet', 'firstSchool', 'favouriteTeacher', 'firstConcert', 'grandparentTown', 'firstCar', 'childhoodFriend'] as const;
@@ -19,10 +20,10 @@ const ATTEMPTS = 5;
 
 /** What two spellings of the same answer share: compatibility forms folded, case folded, spaces collapsed. */
 export function normalizeAnswer(answer: string): string {
+  // Folded before the case (as answers were always hashed): the order matters for a few characters.
   return answer.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
 }
 
-const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
 
 const input = z.object({
   question: z.string().max(40).optional(),
@@ -104,7 +105,7 @@ export function questionOf(a: Authenticator): { questionKey?: string; questionTe
 
 function chosenQuestion(given: SecurityQuestionInput): QuestionData {
   if (given.question === 'custom') {
-    const custom = (given.customQuestion ?? '').normalize('NFKC').replace(/\s+/gu, ' ').trim();
+    const custom = tidy(given.customQuestion ?? '');
     if (custom.length < 5) throw new FactorError('invalid_input', 'factors.security-question.customTooShort');
     if (custom.length > QUESTION_MAX || !PRINTABLE.test(custom)) throw new FactorError('invalid_input', 'factors.security-question.customInvalid', { max: QUESTION_MAX });
     return { custom };

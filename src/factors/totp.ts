@@ -8,14 +8,12 @@
 import { generate, generateSecret, generateURI, verify as verifyCode } from 'otplib';
 import { renderSVG } from 'uqr';
 import { z } from 'zod';
-import { enrolled, formInput, OWNED_METHOD, pendingAuthenticator } from './common.ts';
+import { enrolled, formInput, methodLabel, OWNED_METHOD, pendingAuthenticator } from './common.ts';
 import type { Config } from '../config.ts';
 import { FactorError, type Factor } from './types.ts';
 
 export const PERIOD = 30;
 const ATTEMPTS = 5;
-export const LABEL_MAX = 60;
-const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
 
 type Digits = 6 | 7 | 8;
 
@@ -80,8 +78,7 @@ export const totp: Factor<'totp', TotpInput> = {
       const digits = Number(p.data.digits);
       const seed = p.secret;
       if (!seed) throw new FactorError('expired');
-      const label = (given.label ?? '').normalize('NFKC').replace(/\s+/gu, ' ').trim();
-      if (label.length > LABEL_MAX || !PRINTABLE.test(label)) throw new FactorError('invalid_input', 'factors.labelInvalid', { max: LABEL_MAX });
+      const label = methodLabel(given.label);
       const code = cleanCode(given.code, digits);
       const step = await matchStep(ctx.config, seed, code, digits, ctx.now());
       if (step === undefined) throw new FactorError('wrong_answer', 'factors.totp.wrongSetup');

@@ -13,7 +13,7 @@
  */
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { z } from 'zod';
-import { enrolled, formInput } from './common.ts';
+import { enrolled, formInput, methodLabel } from './common.ts';
 import type { Config } from '../config.ts';
 import { DuplicateCredentialError, type Authenticator } from '../store/authenticators.ts';
 import type { User } from '../store/users.ts';
@@ -24,8 +24,6 @@ const COSE = { EdDSA: -8, ES256: -7, RS256: -257 } as const;
 
 /** Loaded on the first passkey ceremony, not at start-up (it and its ASN.1 parsers weigh about 13 MB). */
 const library = () => import('@simplewebauthn/server');
-const LABEL_MAX = 60;
-const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
 
 const input = z.object({
   credential: z.string().max(20_000).optional(),
@@ -177,8 +175,7 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
     },
     async finish(p, given, user, ctx) {
       const response = parseJson(registration, given.credential) as RegistrationResponseJSON;
-      const label = (given.label ?? '').normalize('NFKC').replace(/\s+/gu, ' ').trim();
-      if (label.length > LABEL_MAX || !PRINTABLE.test(label)) throw new FactorError('invalid_input', 'factors.labelInvalid', { max: LABEL_MAX });
+      const label = methodLabel(given.label);
       // What the browser reports is checked here too: only a platform authenticator (face, fingerprint, PIN of this device).
       if (response.authenticatorAttachment !== 'platform') throw new FactorError('invalid_input', 'factors.webauthn.notPlatform');
       const challenge = p.data.challenge;

@@ -5,7 +5,8 @@
  * (as on the account page), and the sign-in is granted only after the answer.
  */
 import { factorContext } from '../factors/index.ts';
-import { FactorError, type Pending, type Proof } from '../factors/types.ts';
+import { type Pending, type Proof } from '../factors/types.ts';
+import { runPending } from '../factors/pending.ts';
 import { webauthn as passkeys } from '../factors/webauthn.ts';
 import { notify } from '../account/notify.ts';
 import { requestMeta } from '../http/request-meta.ts';
@@ -14,8 +15,6 @@ import { deviceCookie, deviceHash } from '../security/device.ts';
 import { grantLogin } from './grant.ts';
 import { highestReachable, levelOf, meets, satisfies } from '../security/level.ts';
 import { loadSignIn, methodsOf, saveSignIn, stepBinding, type SignInState } from './state.ts';
-
-const PENDING_ID = /^[A-Za-z0-9_-]{32}$/;
 
 /** Offer a passkey at the end of this sign-in? (The browser reported a platform authenticator before.) */
 export async function shouldOfferPasskey(deps: InteractionDeps, _ctx: InteractionContext, state: SignInState, device: string): Promise<boolean> {
@@ -67,17 +66,21 @@ export function answerPasskeyOffer(deps: InteractionDeps) {
     const id = deviceCookie(deps.config).read(ctx);
     if (form.choice === 'add') {
       const fctx = factorContext(deps);
-      const taken = PENDING_ID.test(form.pending ?? '') ? await deps.store.pending.take(form.pending!, stepBinding(details.uid)) : undefined;
-      if (!taken || taken.kind !== passkeys.kind || taken.userId !== user.id) return offerPasskey(deps, ctx, state, deps.render.t('factors.webauthn.expired'));
-      try {
-        const added = await passkeys.enroll.finish({ ...taken, userId: user.id, kind: passkeys.kind }, passkeys.parse(form), user, fctx);
-        if ('ttlSeconds' in added) throw new Error('a passkey enrolment has one step');
-        await deps.events.record({ type: 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind: passkeys.kind, label: added.label, via: 'sign_in_offer' } });
-        await notify(deps, user.email, 'two-step-changed', { change: deps.render.t('mail.two-step-changed.added', { method: deps.render.t('factors.webauthn.name'), label: added.label }) });
-      } catch (err) {
-        if (!(err instanceof FactorError)) throw err;
-        return offerPasskey(deps, ctx, state, deps.render.t(err.messageKey, err.vars));
-      }
+      const outcome = await runPending(deps.store.pending, {
+        id: form.pending, binding: stepBinding(details.uid), keepWhenUnavailable: false, challengeOnce: () => true,
+        accept: (row) => row.kind === passkeys.kind && row.userId === user.id,
+        check: async (row) => {
+          const added = await passkeys.enroll.finish({ ...row, userId: user.id, kind: passkeys.kind }, passkeys.parse(form), user, fctx);
+          if ('ttlSeconds' in added) throw new Error('a passkey enrolment has one step');
+          return added;
+        },
+      });
+      if (outcome.kind === 'gone') return offerPasskey(deps, ctx, state, deps.render.t('factors.webauthn.expired'));
+      if (outcome.kind === 'throttled') return offerPasskey(deps, ctx, state, outcome.error.respond(ctx, deps.render.t));
+      if (outcome.kind === 'refused') return offerPasskey(deps, ctx, state, deps.render.t(outcome.error.messageKey, outcome.error.vars));
+      const added = outcome.value;
+      await deps.events.record({ type: 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind: passkeys.kind, label: added.label, via: 'sign_in_offer' } });
+      await notify(deps, user.email, 'two-step-changed', { change: deps.render.t('mail.two-step-changed.added', { method: deps.render.t('factors.webauthn.name'), label: added.label }) });
     } else if (form.choice === 'never' && id) {
       await deps.store.devices.declinePasskeyOffer(user.id, deviceHash(id));
     }

@@ -12,9 +12,10 @@ import type { Next } from 'koa';
 import { z } from 'zod';
 import { factorContext } from '../factors/index.ts';
 import { passwordProof } from '../factors/password.ts';
-import { FactorError, type Proof } from '../factors/types.ts';
+import { FactorError } from '../factors/types.ts';
 import { passkeySignIn, webauthn as passkeys, type WebauthnInput } from '../factors/webauthn.ts';
 import type { User } from '../store/users.ts';
+import { runPending } from '../factors/pending.ts';
 import { ThrottledError } from '../security/attempts.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { afterFirstFactor } from './next-step.ts';
@@ -79,8 +80,6 @@ export function signIn(deps: InteractionDeps) {
   };
 }
 
-const PENDING_ID = /^[A-Za-z0-9_-]{32}$/;
-
 /** POST /interaction/:uid/passkey/options: a challenge for whoever signs in with a passkey here (JSON). */
 export const PASSKEY_OPTIONS_PER_MINUTE = 300;
 
@@ -106,35 +105,39 @@ export function passkeySignInStep(deps: InteractionDeps) {
     const { form, details } = ctx.state;
     const { t } = deps.render;
     const fctx = factorContext(deps);
-    const taken = PENDING_ID.test(form.pending ?? '') ? await deps.store.pending.take(form.pending!, stepBinding(details.uid)) : undefined;
-    if (!taken || taken.kind !== passkeys.kind || taken.userId !== null) {
+    let owner: Awaited<ReturnType<typeof passkeySignIn.owner>>;
+    // Taken out before it is checked; a passkey's challenge is never put back (the page asks for a new one).
+    const outcome = await runPending(deps.store.pending, {
+      id: form.pending, binding: stepBinding(details.uid), keepWhenUnavailable: false, challengeOnce: () => true,
+      accept: (row) => row.kind === passkeys.kind && row.userId === null,
+      check: async (row) => {
+        let input: WebauthnInput | undefined;
+        try {
+          input = passkeys.parse(form);
+          owner = await passkeySignIn.owner(input, fctx);
+        } catch (err) {
+          if (!(err instanceof FactorError)) throw err;
+        }
+        // Counted like a wrong password: on the owner's account when the credential is someone's, and per address.
+        const subject = { email: owner ? owner.user.email : `passkey:${details.uid}`, ip: ctx.ip };
+        return deps.attempts.withAttempts(subject, async () => {
+          if (!owner || !input) throw new FactorError('wrong_answer', 'factors.webauthn.unknownCredential');
+          return passkeySignIn.prove(row, owner, fctx);
+        }, { resetOnSuccess: false });
+      },
+    });
+    if (outcome.kind === 'gone') {
       ctx.status = 400;
       return renderLogin(deps, ctx, { error: t('factors.webauthn.expired') });
     }
-    let input: WebauthnInput | undefined;
-    let owner: Awaited<ReturnType<typeof passkeySignIn.owner>>;
-    try {
-      input = passkeys.parse(form);
-      owner = await passkeySignIn.owner(input, fctx);
-    } catch (err) {
-      if (!(err instanceof FactorError)) throw err;
-      owner = undefined;
-    }
-    // Counted like a wrong password: on the owner's account when the credential is someone's, and per address.
-    const subject = { email: owner ? owner.user.email : `passkey:${details.uid}`, ip: ctx.ip };
-    let proof: Proof | undefined;
-    try {
-      proof = await deps.attempts.withAttempts(subject, async () => {
-        if (!owner || !input) throw new FactorError('wrong_answer', 'factors.webauthn.unknownCredential');
-        return passkeySignIn.prove(taken, owner, fctx);
-      }, { resetOnSuccess: false });
-    } catch (err) {
-      if (err instanceof ThrottledError) return renderLogin(deps, ctx, { error: err.respond(ctx, t) });
-      if (!(err instanceof FactorError)) throw err;
+    if (outcome.kind === 'throttled') return renderLogin(deps, ctx, { error: outcome.error.respond(ctx, t) });
+    if (outcome.kind === 'refused') {
+      const err = outcome.error;
       await deps.events.record({ type: 'sign_in.failed', userId: owner?.user.id ?? null, ...requestMeta(ctx), details: { method: 'passkey', reason: err.code, client: details.params.client_id } });
       ctx.status = 401;
       return renderLogin(deps, ctx, { error: t(err.messageKey, err.vars) });
     }
-    await afterFirstFactor(deps, ctx, owner!.user, [proof!], false);
+    if (!outcome.value) throw new Error('a passkey check that neither proved nor failed');
+    await afterFirstFactor(deps, ctx, owner!.user, [outcome.value], false);
   };
 }

@@ -1,6 +1,6 @@
 /** Driving the account page with the cookie-keeping HTTP client. */
 import assert from 'node:assert/strict';
-import type { CookieClient, Page } from '../helpers/browser.ts';
+import { formsOf, type CookieClient, type Page } from '../helpers/browser.ts';
 
 export interface Credentials {
   email: string;
@@ -21,32 +21,14 @@ export async function signInToAccount(browser: CookieClient, user: Credentials, 
 
 /** The hidden fields of the form whose action is exactly `action`. */
 export function formFields(page: Page, action: string): Record<string, string> {
-  for (const [, attrs, inner] of page.body.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
-    if (/action="([^"]*)"/.exec(attrs!)?.[1]?.replaceAll('&amp;', '&') !== action) continue;
-    const hidden: Record<string, string> = {};
-    for (const [input] of inner!.matchAll(/<input\b[^>]*>/g)) {
-      if (!/type="hidden"/.test(input)) continue;
-      const name = /name="([^"]*)"/.exec(input)?.[1];
-      if (name) hidden[name] = (/value="([^"]*)"/.exec(input)?.[1] ?? '').replaceAll('&amp;', '&');
-    }
-    return hidden;
-  }
-  throw new Error(`no form with action ${action} on ${page.url}`);
+  const form = formsOf(page.body).find((f) => f.action === action);
+  if (!form) throw new Error(`no form with action ${action} on ${page.url}`);
+  return form.hidden;
 }
 
 /** Every hidden value of forms with this action (e.g. each session's id on the sessions page). */
 export function allFormFields(page: Page, action: string): Record<string, string>[] {
-  const out: Record<string, string>[] = [];
-  for (const [, attrs, inner] of page.body.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
-    if (/action="([^"]*)"/.exec(attrs!)?.[1] !== action) continue;
-    const hidden: Record<string, string> = {};
-    for (const [input] of inner!.matchAll(/<input\b[^>]*type="hidden"[^>]*>/g)) {
-      const name = /name="([^"]*)"/.exec(input)?.[1];
-      if (name) hidden[name] = /value="([^"]*)"/.exec(input)?.[1] ?? '';
-    }
-    out.push(hidden);
-  }
-  return out;
+  return formsOf(page.body).filter((f) => f.action === action).map((f) => f.hidden);
 }
 
 /** Submits the form with this action on `page` (its hidden fields plus `fields`), following redirects. */

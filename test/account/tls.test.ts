@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { csrfOf } from '../helpers/browser.ts';
 
 describe('the account page behind TLS', () => {
   let https: TestServer;
@@ -47,7 +48,7 @@ describe('the account page behind TLS', () => {
     assert.match(csrf!, /;\s*path=\/(;|$)/i);
     assert.doesNotMatch(csrf!, /domain=/i);
     // The form's token matches the prefixed cookie: a sign-in with a wrong password is checked, not refused as forged.
-    const token = /name="csrf" value="([^"]+)"/.exec(await login.text())![1]!;
+    const token = csrfOf(await login.text());
     const action = new URL(login.url).pathname.replace(/\/?$/, '/login');
     const sent = await fetch(`${base}${action}`, {
       method: 'POST', redirect: 'manual',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
-import { CookieClient } from '../helpers/browser.ts';
+import { CookieClient, csrfOf } from '../helpers/browser.ts';
 import { TEST_DATABASE_URL } from '../helpers/db.ts';
 import { drive, RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -86,7 +86,7 @@ describe('two instances on one PostgreSQL database', { skip: !TEST_DATABASE_URL 
     const answer = fields();
     const results = await Promise.all(steps.map(({ browser, page }, i) => {
       const action = new URL(page.url).pathname;
-      const form = { csrf: /name="csrf" value="([^"]+)"/.exec(page.body)![1]!, pending: pendingOf(page, '/verify'), ...answer };
+      const form = { csrf: csrfOf(page.body), pending: pendingOf(page, '/verify'), ...answer };
       return browser.request(`${i % 2 ? b.url : a.url}${action}`, { form, headers: { origin: a.url } });
     }));
     return results.filter((r) => r.status === 303 && /\/auth\//.test(r.headers.get('location') ?? '')).length;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { PASSKEY_OPTIONS_PER_MINUTE } from '../../src/interaction/sign-in.ts';
 import { sleep } from '../account/helpers.ts';
-import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
+import { CookieClient, findForm, formsOf, type Page } from '../helpers/browser.ts';
 import { responseParams } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -38,13 +38,11 @@ interface Person {
 
 /** The JSON in the `<script type="application/json">` of the form with this action. */
 function optionsIn<T>(page: Page, action: string): T {
-  for (const [, attrs, inner] of page.body.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
-    if (!/action="([^"]*)"/.exec(attrs!)?.[1]?.includes(action)) continue;
-    const json = /<script type="application\/json">([\s\S]*?)<\/script>/.exec(inner!)?.[1];
-    assert.ok(json, `the options are in the form with action ${action}`);
-    return JSON.parse(json) as T;
-  }
-  throw new Error(`no form with action ${action} on ${page.url} (${page.status}): ${page.body.slice(0, 300)}`);
+  const form = formsOf(page.body).find((f) => f.action.includes(action));
+  if (!form) throw new Error(`no form with action ${action} on ${page.url} (${page.status}): ${page.body.slice(0, 300)}`);
+  const json = /<script type="application\/json">([\s\S]*?)<\/script>/.exec(form.inner)?.[1];
+  assert.ok(json, `the options are in the form with action ${action}`);
+  return JSON.parse(json) as T;
 }
 
 /**

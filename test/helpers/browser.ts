@@ -65,21 +65,41 @@ export class CookieClient {
   }
 }
 
-export function findForm(html: string, actionPart: string): { action: string; hidden: Record<string, string> } {
-  const forms = [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)];
-  for (const [, attrs, inner] of forms) {
-    const action = /action="([^"]*)"/.exec(attrs!)?.[1]?.replaceAll('&amp;', '&');
-    if (action === undefined || !action.includes(actionPart)) continue;
+/** One form of a page: its action (entities decoded), its hidden fields, and its inner HTML. */
+export interface ParsedForm {
+  action: string;
+  hidden: Record<string, string>;
+  inner: string;
+}
+
+/** The one form parser of the tests: every form on the page, in order. */
+export function formsOf(html: string): ParsedForm[] {
+  const out: ParsedForm[] = [];
+  for (const [, attrs, inner] of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
+    const action = decodeEntities(/action="([^"]*)"/.exec(attrs!)?.[1] ?? '');
     const hidden: Record<string, string> = {};
     for (const [input] of inner!.matchAll(/<input\b[^>]*>/g)) {
       if (!/type="hidden"/.test(input)) continue;
       const name = /name="([^"]*)"/.exec(input)?.[1];
-      const value = /value="([^"]*)"/.exec(input)?.[1] ?? '';
-      if (name) hidden[name] = decodeEntities(value);
+      if (name) hidden[name] = decodeEntities(/value="([^"]*)"/.exec(input)?.[1] ?? '');
     }
-    return { action, hidden };
+    out.push({ action, hidden, inner: inner! });
   }
-  throw new Error(`no form with action containing ${actionPart}`);
+  return out;
+}
+
+/** The first form whose action contains `actionPart`. */
+export function findForm(html: string, actionPart: string): ParsedForm {
+  const form = formsOf(html).find((f) => f.action.includes(actionPart));
+  if (!form) throw new Error(`no form with action containing ${actionPart}`);
+  return form;
+}
+
+/** The CSRF token of the page's first form that has one. */
+export function csrfOf(page: string | { body: string }): string {
+  const token = formsOf(typeof page === 'string' ? page : page.body).find((f) => f.hidden.csrf)?.hidden.csrf;
+  if (!token) throw new Error('no form with a CSRF token on the page');
+  return token;
 }
 
 function decodeEntities(s: string): string {

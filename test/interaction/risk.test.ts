@@ -13,7 +13,7 @@ import { deviceHash } from '../../src/security/device.ts';
 import { assessRisk, type RiskInput } from '../../src/interaction/risk.ts';
 import { createLogger } from '../../src/log.ts';
 import type { UserNetwork } from '../../src/store/networks.ts';
-import { CookieClient, type Page } from '../helpers/browser.ts';
+import { CookieClient, csrfOf, type Page } from '../helpers/browser.ts';
 import { rejectsWith, responseParams, sleep } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
@@ -424,7 +424,7 @@ describe('risk rules', () => {
       const current = /<li class="current" data-id="([^"]+)">[\s\S]*?This device[\s\S]*?<\/li>/.exec(devices.body);
       assert.ok(current, 'the device is listed as this device');
       const id = current[1]!;
-      const csrf = /name="csrf" value="([^"]+)"/.exec(devices.body)![1]!;
+      const csrf = csrfOf(devices.body);
       const forgotten = await browser.follow('/account/devices/forget', { form: { csrf, id } });
       assert.equal(forgotten.status, 200, where(forgotten));
       assert.doesNotMatch(forgotten.body, new RegExp(`data-id="${id}"`), 'gone from the list');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { IDToken } from 'openid-client';
-import { CookieClient, type Page } from '../helpers/browser.ts';
+import { CookieClient, csrfOf, type Page } from '../helpers/browser.ts';
 import { rejectsWith, responseParams, sleep } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -362,7 +362,7 @@ describe('policy and step-up through a relying party', () => {
       assert.ok(isPasswordPage(account), `the sign-in page, got ${where(account)}`);
       assert.doesNotMatch(account.body, /Signed in as/);
       // The consent step of this interaction is not reachable.
-      const csrf = /name="csrf" value="([^"]+)"/.exec(half.page.body)![1]!;
+      const csrf = csrfOf(half.page.body);
       const confirm = await browser.request(`/interaction/${uid}/confirm`, { form: { csrf } });
       assert.equal(confirm.status, 400, 'confirm is the wrong step');
       assert.equal(confirm.headers.get('location'), null);
@@ -395,7 +395,7 @@ describe('policy and step-up through a relying party', () => {
       const second = await halfSignedIn(user);
       const code = await user.code!();
       const crossed = await first.browser.request(`/interaction/${first.uid}/verify`, {
-        form: { csrf: /name="csrf" value="([^"]+)"/.exec(first.page.body)![1]!, pending: second.pending, code },
+        form: { csrf: csrfOf(first.page.body), pending: second.pending, code },
       });
       assert.equal(crossed.status, 400, 'an unknown step for this interaction');
       assert.equal(crossed.headers.get('location'), null);
@@ -412,7 +412,7 @@ describe('policy and step-up through a relying party', () => {
       const victim = await halfSignedIn(alice);
       const attacker = await halfSignedIn(mallory);
       const aliceCode = await alice.code!();
-      const csrf = /name="csrf" value="([^"]+)"/.exec(attacker.page.body)![1]!;
+      const csrf = csrfOf(attacker.page.body);
       const answer = await attacker.browser.follow(`/interaction/${attacker.uid}/verify`, { form: { csrf, pending: victim.pending, code: aliceCode } });
       assert.equal(answer.status, 400);
       assert.equal(answer.stoppedAt, undefined);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
+import { CookieClient, csrfOf, findForm } from '../helpers/browser.ts';
 import { TEST_DATABASE_URL } from '../helpers/db.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
@@ -51,7 +51,6 @@ async function startCluster(config: Record<string, unknown>) {
 }
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 
-const csrfOf = (page: Page) => /name="csrf" value="([^"]+)"/.exec(page.body)![1]!;
 /** Guesses a burst may get checked in `elapsedMs` with the default delays: the 5 free ones, then 1 s, 2 s, 4 s… apart. */
 const allowedIn = (elapsedMs: number) => 5 + Math.ceil(Math.log2(elapsedMs / 1000 + 1));
 
