@@ -4,6 +4,7 @@ import * as account from './002_account.ts';
 import * as twoStep from './003_two_step.ts';
 import * as revokedGrants from './004_revoked_grants.ts';
 import * as pendingStatus from './005_pending_status.ts';
+import * as consents from './006_consents.ts';
 
 export interface Migration {
   name: string;
@@ -17,4 +18,5 @@ export const migrations: Migration[] = [
   { name: '003_two_step', ...twoStep },
   { name: '004_revoked_grants', ...revokedGrants },
   { name: '005_pending_status', ...pendingStatus },
+  { name: '006_consents', ...consents },
 ];

@@ -1,7 +1,8 @@
 /**
- * Connected apps: the clients the user has granted access to (oidc-provider Grants for the account), with
- * what each may do; "Remove access" revokes every grant of that app and every token issued under them, so
- * its refresh tokens stop working at once. The account page itself is not listed.
+ * Connected apps: the apps the user allowed (remembered consent) or that hold a grant for the account
+ * (oidc-provider Grants), with what each may do. "Remove access" forgets the consent (the app asks again
+ * at the next sign-in) and revokes every grant of that app and every token issued under them, so its
+ * refresh tokens stop working at once. Latchkey's own apps are not listed.
  */
 import { z } from 'zod';
 import { isFirstParty } from '../first-party/app.ts';
@@ -22,7 +23,7 @@ export interface ConnectedApp {
   clientId: string;
   name: string;
   scopes: string[];
-  since: string | undefined;
+  since: ReturnType<typeof formatTime>;
   grantIds: string[];
 }
 
@@ -44,6 +45,13 @@ export async function connectedApps(deps: AccountDeps, userId: string): Promise<
     if (typeof grant.iat === 'number') entry.iat = Math.min(entry.iat, grant.iat);
     entry.grantIds.push(id);
     byClient.set(grant.clientId, entry);
+  }
+  for (const consent of await deps.store.consents.listForUser(userId)) {
+    const entry = byClient.get(consent.clientId) ?? { scopes: new Set(), resources: new Set(), iat: Infinity, grantIds: [] };
+    consent.scopes.forEach((s) => entry.scopes.add(s));
+    for (const [resource, scopes] of Object.entries(consent.resources)) scopes.forEach((s) => entry.resources.add(t('consent.scope.resource', { scope: s, resource })));
+    entry.iat = Math.min(entry.iat, Math.floor(consent.grantedAt.getTime() / 1000));
+    byClient.set(consent.clientId, entry);
   }
   const apps: ConnectedApp[] = [];
   for (const [clientId, entry] of byClient) {
@@ -80,6 +88,7 @@ export function removeApp(deps: AccountDeps) {
     const app = parsed.success ? (await connectedApps(deps, user.id)).find((a) => a.clientId === parsed.data.client) : undefined;
     if (!app) return show(deps, ctx, { error: deps.render.t('account.apps.gone') }, 400);
     const provider = deps.provider();
+    await deps.store.consents.forget(user.id, app.clientId);
     for (const grantId of app.grantIds) await revokeGrant(provider, grantId);
     await deps.events.record({ type: 'app.access_removed', userId: user.id, ...requestMeta(ctx), details: { client: app.clientId, name: app.name } });
     doneRedirect(deps, ctx, '/account/apps', 'app');

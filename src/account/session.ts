@@ -10,6 +10,7 @@ import { ACCOUNT_APP } from '../first-party/app.ts';
 import { appCookies, sessionCookie } from '../first-party/cookies.ts';
 import { startSignIn } from '../first-party/flow.ts';
 import type { RedeemedSignIn } from '../first-party/redeem.ts';
+import type { AccountSession } from '../store/account-sessions.ts';
 
 const accountCookies = (config: AccountDeps['config']) => appCookies(config, ACCOUNT_APP);
 const SESSION_COOKIE = sessionCookie(ACCOUNT_APP);
@@ -29,12 +30,14 @@ export async function beginAccountSession(deps: AccountDeps, ctx: Context, signI
   cookies.set(ctx, SESSION_COOKIE, id, deps.config.ttl.session);
 }
 
-/** Ends this browser's account session (the oidc-provider session is ended by the logout that follows). */
-export async function endAccountSession(deps: AccountDeps, ctx: Context): Promise<void> {
+/** Ends this browser's account session; returns it when it was live (to end its oidc-provider session too). */
+export async function endAccountSession(deps: AccountDeps, ctx: Context): Promise<AccountSession | undefined> {
   const cookies = accountCookies(deps.config);
   const id = cookies.get(ctx, SESSION_COOKIE);
+  const live = id ? await deps.store.accountSessions.findLive(hashId(id)) : undefined;
   if (id) await deps.store.accountSessions.delete(hashId(id));
   cookies.clear(ctx, SESSION_COOKIE);
+  return live;
 }
 
 /**

@@ -6,7 +6,7 @@
  * else) is implied. Every other client keeps the normal consent.
  */
 import { createHmac } from 'node:crypto';
-import type { ClientMetadata, KoaContextWithOIDC } from 'oidc-provider';
+import type { ClientMetadata } from 'oidc-provider';
 import type { Config } from '../config.ts';
 
 export interface FirstPartyApp {
@@ -49,23 +49,4 @@ export function clientMetadata(config: Config, app: FirstPartyApp, name: string)
     token_endpoint_auth_method: 'client_secret_basic',
     scope: app.scope,
   };
-}
-
-/**
- * oidc-provider's `loadExistingGrant`: the default behaviour (the grant consented to in this session) for
- * every client, and for a first-party app a grant made on the spot, so it never sees a consent page.
- */
-export async function loadExistingGrant(ctx: KoaContextWithOIDC) {
-  const { oidc } = ctx;
-  const clientId = oidc.client!.clientId;
-  const session = oidc.session!;
-  const grantId = oidc.result?.consent?.grantId || session.grantIdFor(clientId);
-  const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-  const app = FIRST_PARTY_APPS.find((a) => a.clientId === clientId);
-  if (!app) return existing;
-  if (existing && existing.accountId === session.accountId && existing.clientId === clientId) return existing;
-  const grant = new oidc.provider.Grant({ clientId, accountId: session.accountId! });
-  grant.addOIDCScope(app.scope);
-  await grant.save();
-  return grant;
 }

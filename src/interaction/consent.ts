@@ -1,6 +1,8 @@
-/** The consent step: shows what the app asks for and records the grant. */
+/** The consent step: shows what the app asks for, records the grant and remembers the consent (existing-grant.ts reads it). */
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { grantConsent } from './grant.ts';
+import { allowedBy } from '../oidc/existing-grant.ts';
+import { isFirstParty } from '../first-party/app.ts';
 
 const KNOWN_SCOPES = new Set(['openid', 'profile', 'email', 'phone', 'address', 'offline_access']);
 
@@ -42,6 +44,8 @@ export function confirm(deps: InteractionDeps) {
     if (d.missingOIDCClaims?.length) grant.addOIDCClaims(d.missingOIDCClaims);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
     const grantId = await grant.save();
+    // Remembered: the next sign-in to this app asks only for what is new (Latchkey's own apps need none).
+    if (accountId && !isFirstParty(clientId)) await deps.store.consents.remember(accountId, clientId, allowedBy(grant));
     await grantConsent(ctx, provider, grantId);
   };
 }

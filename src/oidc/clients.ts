@@ -50,6 +50,8 @@ export const clientInput = z
     minimumAcr: z.enum(LEVELS as unknown as [Acr, ...Acr[]], { message: `minimum level must be one of ${LEVELS.join(', ')}` }).optional(),
     /** PKCE (S256) on every authorization request; false only for an old confidential app that cannot send it. */
     pkce: z.boolean().default(true),
+    /** An app of the same operator: signs in without a consent page (its users' consent is implied). */
+    firstParty: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     if (c.resourceServer && c.public) ctx.addIssue({ code: 'custom', message: 'a resource server must authenticate: not --public' });
@@ -96,6 +98,7 @@ export function toMetadata(input: z.output<typeof clientInput>): Record<string, 
     ...(input.minimumAcr ? { minimum_acr: input.minimumAcr } : {}),
     ...(input.resourceServer ? { resource_server: true } : {}),
     ...(input.pkce ? {} : { pkce_optional: true }),
+    ...(input.firstParty ? { first_party: true } : {}),
   };
 }
 

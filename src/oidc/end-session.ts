@@ -32,7 +32,7 @@ export async function sendBackchannelLogouts(provider: Provider, accountId: stri
     const client = await provider.Client.find(clientId).catch(() => undefined);
     if (!client?.backchannelLogoutUri || !sid) return;
     await (client as unknown as BackchannelClient).backchannelLogout(accountId, sid).catch((err: unknown) =>
-      log.warn({ err: (err as Error).message, client: clientId }, 'back-channel logout failed'));
+      log.warn({ err: (err as Error).message, client: clientId, sid }, 'back-channel logout failed'));
   }));
 }
 

@@ -8,7 +8,9 @@ import type { Render } from '../http/render.ts';
 import { isAcr, LEVELS } from '../security/level.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
-import { clientMetadata, FIRST_PARTY_APPS, loadExistingGrant } from '../first-party/app.ts';
+import { clientMetadata, FIRST_PARTY_APPS } from '../first-party/app.ts';
+import { existingGrantLoader } from './existing-grant.ts';
+import { signOutAtOnce } from './logout.ts';
 import { createAdapterClass } from './adapter.ts';
 import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
 import { buildPolicy } from './policy.ts';
@@ -31,15 +33,17 @@ const clientName = (ctx: KoaContextWithOIDC) => {
 
 export function createProvider({ config, store, render, log, jwks }: ProviderDeps): Provider {
   const resourceScopes = Object.values(config.resources).flatMap((r) => r.scope.split(' '));
+  const longCookie = { signed: true, httpOnly: true, sameSite: 'lax' } as const;
   const configuration: Configuration = {
     adapter: createAdapterClass(store, Math.max(...Object.values(config.ttl))),
     jwks: jwks as Configuration['jwks'],
-    // The hosted account page (src/account): a first-party client, with its grant implied (no consent page).
+    // Latchkey's own apps (the hosted account page): first-party clients, with their grant implied (no consent page).
     clients: FIRST_PARTY_APPS.map((app) => clientMetadata(config, app, render.t(app.nameKey, { product: config.productName }))),
-    loadExistingGrant,
+    // The session's grant plus remembered consent; implied for first-party apps (existing-grant.ts).
+    loadExistingGrant: existingGrantLoader(store),
     cookies: {
       keys: [...config.secrets.cookieKeys],
-      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      long: { ...longCookie },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     acrValues: [...LEVELS],
@@ -69,9 +73,9 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
     // (pkce_optional); a public client never can be.
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || client.metadata().pkce_optional !== true },
     extraClientMetadata: {
-      properties: ['minimum_acr', 'resource_server', 'pkce_optional'],
+      properties: ['minimum_acr', 'resource_server', 'pkce_optional', 'first_party'],
       validator(_ctx, key, value) {
-        if ((key === 'resource_server' || key === 'pkce_optional') && value !== undefined && typeof value !== 'boolean') {
+        if ((key === 'resource_server' || key === 'pkce_optional' || key === 'first_party') && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
         if (key === 'minimum_acr' && value !== undefined && !isAcr(value)) {
@@ -135,6 +139,8 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
+          // The user's own app with a valid id_token_hint signs out without a question (logout.ts).
+          if (await signOutAtOnce(ctx, log, longCookie)) return;
           ctx.type = 'html';
           ctx.body = render('provider/logout.njk', { form, clientName: clientName(ctx) });
         },

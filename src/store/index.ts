@@ -2,6 +2,7 @@
 import { accountSessionsRepository } from './account-sessions.ts';
 import { authenticatorsRepository } from './authenticators.ts';
 import { clientsRepository } from './clients.ts';
+import { consentsRepository } from './consents.ts';
 import { countersRepository } from './counters.ts';
 import type { Database } from './db.ts';
 import { devicesRepository } from './devices.ts';
@@ -33,6 +34,7 @@ export function createStore(database: Database, sealer: Sealer) {
     pending: pendingStepsRepository(db, sealer),
     progress: signInProgressRepository(db),
     devices: devicesRepository(db),
+    consents: consentsRepository(db),
     networks: networksRepository(db),
     /** Spends the first-admin setup token and creates the admin in one transaction: both or neither. */
     async createFirstAdmin(token: string, user: NewUser): Promise<User | undefined> {

@@ -162,18 +162,17 @@ describe('the account page over HTTP', () => {
     assert.equal(browser.jar.has('lk.account'), false);
   });
 
-  it('ends the account session with its provider session: signing out goes through RP-initiated logout', async () => {
+  it('signs out at once, ending the account session with its provider session, and says so', async () => {
     const user = await newUser();
     const browser = new CookieClient(server.url);
     const page = await signInToAccount(browser, user);
     const stolen = browser.jar.get('lk.account')!;
-    const confirm = await post(browser, page, '/account/sign-out');
-    assert.equal(confirm.status, 200);
-    assert.ok(confirm.url.startsWith(`${server.url}/session/end`));
-    assert.match(confirm.body, /Sign out of Latchkey account\?/);
-    const done = await browser.submit(confirm, '/session/end/confirm', { logout: 'yes' });
+    const done = await post(browser, page, '/account/sign-out');
     assert.equal(done.status, 200);
-    assert.match(done.body, /\/login"/, 'back at /account, which asks to sign in');
+    assert.ok(done.url.startsWith(`${server.url}/session/end/success`), `"You're signed out", got ${done.url}`);
+    assert.doesNotMatch(done.body, /op\.logoutForm|Sign out of/, 'no second question');
+    assert.match(done.body, /You are signed out/);
+    assert.doesNotMatch(done.body, /\/login"/, 'not a bare sign-in form');
     assert.equal((await silentAtApp(browser)).searchParams.get('error'), 'login_required');
     const res = await fetch(`${server.url}/account`, { headers: { cookie: `lk.account=${stolen}` }, redirect: 'manual' });
     sentToSignIn(res);
@@ -185,8 +184,7 @@ describe('the account page over HTTP', () => {
     await signInToAccount(browser, user);
     const { tokens } = await rp.signIn(browser, user);
     const logout = oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://localhost:9999/bye' });
-    const confirm = await browser.follow(logout.toString());
-    const done = await browser.submit(confirm, '/session/end/confirm', { logout: 'yes' });
+    const done = await browser.follow(logout.toString());
     assert.ok(done.stoppedAt?.startsWith('http://localhost:9999/bye'));
     assert.ok(browser.jar.has('lk.account'), 'the browser still holds its account cookie');
     sentToSignIn(await browser.request('/account'));

@@ -265,10 +265,12 @@ describe('the authorization endpoint', () => {
 
   describe('consent', () => {
     it('lists the requested scopes on the consent page', async () => {
+      // A user who never allowed this app anything (consent is remembered: alice's would list only what is new).
+      const newcomer = await server.newUser('consent');
       const browser = new CookieClient(server.url);
       const { url } = await rp.authorization({ scope: 'openid email profile offline_access' });
       const loginPage = await browser.follow(url);
-      const consent = await browser.submit(loginPage, '/login', alice);
+      const consent = await browser.submit(loginPage, '/login', newcomer);
       assert.match(consent.body, /\/confirm"/);
       assert.match(consent.body, /Allow Web App\?/);
       for (const text of ['See your email address', 'See your name and profile', 'Stay connected when you are not using it']) {

@@ -101,10 +101,35 @@ describe('RP-initiated logout', () => {
     return copy;
   }
 
-  it('shows our confirmation page, then sends the browser to the registered post_logout_redirect_uri with the state', async () => {
+  it('signs out at once with a valid id_token_hint of the user signed in: no question, straight back to the app with the state', async () => {
     const { browser, idToken } = await signedIn();
     const state = oidc.randomState();
     const url = oidc.buildEndSessionUrl(rp.config, { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT, state });
+    const done = await browser.follow(url.toString());
+    assert.equal(done.status, 303);
+    assert.ok(done.stoppedAt, 'no page on the way');
+    const back = new URL(done.stoppedAt);
+    assert.equal(`${back.origin}${back.pathname}`, LOGGED_OUT);
+    assert.equal(back.searchParams.get('state'), state);
+    assert.equal((await silent(browser)).searchParams.get('error'), 'login_required', 'the session ended');
+  });
+
+  it('asks when the id_token_hint names someone else than the user signed in here (a link cannot sign anyone out)', async () => {
+    const { idToken } = await signedIn();
+    const bob = await server.newUser('bob');
+    const browser = new CookieClient(server.url);
+    await rp.signIn(browser, bob);
+    const page = await browser.follow(oidc.buildEndSessionUrl(rp.config, { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT }).toString());
+    assert.equal(page.status, 200);
+    assert.equal(page.stoppedAt, undefined);
+    assert.match(page.body, /op\.logoutForm/, 'the question is asked');
+    assert.ok((await silent(browser)).searchParams.get('code'), 'bob is still signed in');
+  });
+
+  it('without an id_token_hint shows our confirmation page, then sends the browser to the registered post_logout_redirect_uri with the state', async () => {
+    const { browser } = await signedIn();
+    const state = oidc.randomState();
+    const url = oidc.buildEndSessionUrl(rp.config, { client_id: rp.client.clientId, post_logout_redirect_uri: LOGGED_OUT, state });
     const page = await browser.follow(url.toString());
     assert.equal(page.status, 200);
     assert.equal(page.stoppedAt, undefined, 'no redirect before the user confirms');
@@ -124,11 +149,9 @@ describe('RP-initiated logout', () => {
   it('accepts the logout request as a form POST too (RP-Initiated Logout §2), and signs out', async () => {
     const { browser, idToken } = await signedIn();
     const state = oidc.randomState();
-    const page = await browser.follow(`${server.url}/session/end`, { form: { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT, state } });
-    assert.equal(page.status, 200, page.body.slice(0, 200));
-    assert.match(page.body, /<h1>Sign out of Notes\?<\/h1>/);
-    const done = await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
-    assert.equal(new URL(done.stoppedAt!).searchParams.get('state'), state);
+    const done = await browser.follow(`${server.url}/session/end`, { form: { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT, state } });
+    assert.ok(done.stoppedAt, done.body.slice(0, 200));
+    assert.equal(new URL(done.stoppedAt).searchParams.get('state'), state);
     assert.equal((await silent(browser)).searchParams.get('error'), 'login_required');
   });
 
@@ -136,8 +159,7 @@ describe('RP-initiated logout', () => {
     const { browser, idToken } = await signedIn();
     const oldCookies = copyOf(browser);
     const url = oidc.buildEndSessionUrl(rp.config, { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT });
-    const page = await browser.follow(url.toString());
-    const done = await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
+    const done = await browser.follow(url.toString());
     assert.ok(done.stoppedAt?.startsWith(LOGGED_OUT));
     assert.equal(new URL(done.stoppedAt!).searchParams.get('state'), null, 'no state when none was sent');
 
@@ -192,8 +214,8 @@ describe('RP-initiated logout', () => {
   });
 
   it('refuses a confirmation without the logout form\'s xsrf token, and the session survives', async () => {
-    const { browser, idToken } = await signedIn();
-    const url = oidc.buildEndSessionUrl(rp.config, { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT });
+    const { browser } = await signedIn();
+    const url = oidc.buildEndSessionUrl(rp.config, { client_id: rp.client.clientId, post_logout_redirect_uri: LOGGED_OUT });
     const page = await browser.follow(url.toString());
     assert.equal(page.status, 200);
     const forged = await browser.request(`${server.url}/session/end/confirm`, { form: { xsrf: 'forged', logout: 'yes' } });
@@ -207,9 +229,8 @@ describe('RP-initiated logout', () => {
     assert.equal(typeof claims.sid, 'string', 'the ID token carries the session id the logout token will name');
     const before = receiver.deliveries.length;
     const url = oidc.buildEndSessionUrl(backchannelRp.config, { id_token_hint: idToken, post_logout_redirect_uri: 'http://localhost:9998/bye' });
-    const page = await browser.follow(url.toString());
     const arriving = receiver.next();
-    const done = await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
+    const done = await browser.follow(url.toString());
     assert.ok(done.stoppedAt?.startsWith('http://localhost:9998/bye'));
     const delivery = await arriving;
     assert.equal(receiver.deliveries.length, before + 1, 'exactly one delivery');
@@ -238,9 +259,8 @@ describe('RP-initiated logout', () => {
 
   it('rejects a logout token whose signature was tampered with (the check above is real)', async () => {
     const { browser, idToken } = await signedIn(backchannelRp);
-    const page = await browser.follow(oidc.buildEndSessionUrl(backchannelRp.config, { id_token_hint: idToken }).toString());
     const arriving = receiver.next();
-    await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
+    await browser.follow(oidc.buildEndSessionUrl(backchannelRp.config, { id_token_hint: idToken }).toString());
     const token = (await arriving).body.get('logout_token')!;
     const [h, p, s] = token.split('.') as [string, string, string];
     const other = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
@@ -255,8 +275,7 @@ describe('RP-initiated logout', () => {
   it('sends no back-channel logout to a client the user never signed in to', async () => {
     const { browser, idToken } = await signedIn();
     const before = receiver.deliveries.length;
-    const page = await browser.follow(oidc.buildEndSessionUrl(rp.config, { id_token_hint: idToken }).toString());
-    await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
+    await browser.follow(oidc.buildEndSessionUrl(rp.config, { id_token_hint: idToken }).toString());
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(receiver.deliveries.length, before);
   });
@@ -266,9 +285,8 @@ describe('RP-initiated logout', () => {
     const first = await backchannelRp.signIn(browser, alice);
     const { url, checks } = await rp.authorization();
     const second = await rp.callback(await drive(browser, url, alice), checks);
-    const page = await browser.follow(oidc.buildEndSessionUrl(rp.config, { id_token_hint: second.id_token!, post_logout_redirect_uri: LOGGED_OUT }).toString());
     const arriving = receiver.next();
-    await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
+    await browser.follow(oidc.buildEndSessionUrl(rp.config, { id_token_hint: second.id_token!, post_logout_redirect_uri: LOGGED_OUT }).toString());
     const { payload } = verifyJwt((await arriving).body.get('logout_token')!, await fetchJwks(server.url));
     assert.equal(payload.aud, backchannelRp.client.clientId);
     assert.equal(payload.sid, first.claims.sid);
@@ -301,8 +319,7 @@ describe('back-channel logout with the default configuration', () => {
     }));
     const browser = new CookieClient(server.url);
     const { tokens, claims } = await rp.signIn(browser, bob);
-    const page = await browser.follow(oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token! }).toString());
-    const done = await browser.submit(page, '/session/end/confirm', { logout: 'yes' });
+    const done = await browser.follow(oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token! }).toString());
     assert.match(done.body, /You are signed out/);
     assert.equal(receiver.deliveries.length, 0, 'nothing reached the loopback receiver');
     const warning = server.logText().split('\n').find((l) => l.includes('back-channel logout failed'));
