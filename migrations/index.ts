@@ -5,6 +5,7 @@ import * as twoStep from './003_two_step.ts';
 import * as revokedGrants from './004_revoked_grants.ts';
 import * as pendingStatus from './005_pending_status.ts';
 import * as consents from './006_consents.ts';
+import * as platformUnknown from './007_platform_unknown.ts';
 
 export interface Migration {
   name: string;
@@ -19,4 +20,5 @@ export const migrations: Migration[] = [
   { name: '004_revoked_grants', ...revokedGrants },
   { name: '005_pending_status', ...pendingStatus },
   { name: '006_consents', ...consents },
+  { name: '007_platform_unknown', ...platformUnknown },
 ];

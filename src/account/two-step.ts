@@ -11,6 +11,7 @@ import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needi
 import { isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
 import { LABEL_MAX } from '../factors/common.ts';
 import { runPending } from '../factors/pending.ts';
+import { hereOf } from '../security/device.ts';
 import { ACR, rank } from '../security/level.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
 import type { User } from '../store/users.ts';
@@ -129,7 +130,8 @@ export function finishEnrol(deps: AccountDeps) {
     if (blocked) return refuse(deps, ctx, blocked);
     if (factor.enrolment === 'generated') return generateRecoveryCodes(deps, ctx);
 
-    const fctx = factorContext(deps);
+    // A passkey added here remembers this device (a second step elsewhere knows it cannot answer there).
+    const fctx = { ...factorContext(deps), here: hereOf(deps.config, ctx) };
     // One security question per account: adding it again changes it.
     const replaced = !factor.multiple && (await factor.usable(user, fctx)).length > 0;
     const outcome = await runPending(deps.store.pending, {

@@ -76,6 +76,16 @@ export interface FactorContext {
   hasher: PasswordHasher;
   log: Logger;
   now: () => number;
+  /** The device the request comes from, where the caller knows it (a passkey remembers where it was made). */
+  here?: Here;
+}
+
+/** What is known of the device a sign-in or an enrolment happens on. */
+export interface Here {
+  /** A platform authenticator (face, fingerprint) exists here: true, false, or null when unknown. */
+  platformAuthenticator: boolean | null;
+  /** The hash of this browser's device cookie (security/device.ts), when it has one. */
+  deviceHash: string | undefined;
 }
 
 /**
@@ -135,6 +145,17 @@ export interface Factor<K extends StepKind = StepKind, Input = unknown> {
    * authenticators when the caller has them already (one query for every kind).
    */
   usable(user: User, ctx: FactorContext, mine?: readonly Authenticator[]): Promise<Authenticator[]>;
+  /**
+   * Why this method cannot work on this device (a strings key), or undefined when it may: the second step
+   * never opens on it here and lists it under "Try another way" with the reason. Only what is known counts.
+   */
+  cannotWorkHere?(a: Authenticator, here: Here): string | undefined;
+  /**
+   * The method was made on another device and probably stays there (a passkey that is not synced): it may
+   * still work here (another browser on the same computer shares its authenticator), so it is not ruled
+   * out, but the second step opens on another method first.
+   */
+  madeElsewhere?(a: Authenticator, here: Here): boolean;
   enroll: {
     begin(user: User, ctx: FactorContext): Promise<Step<K>>;
     /** A new method, or the next step of a multi-step enrolment (a phone number, then its code). */

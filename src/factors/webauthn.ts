@@ -73,6 +73,8 @@ interface PasskeyData {
   backupEligible: boolean;
   backedUp: boolean;
   aaguid?: string;
+  /** The device (cookie hash) it was made on: a passkey that is not synced (not backup-eligible) stays there. */
+  deviceHash?: string;
 }
 const dataOf = (a: Authenticator) => a.data as unknown as PasskeyData;
 
@@ -159,6 +161,16 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
     return (await enrolled(user, ctx, 'webauthn', mine)).filter((a) => a.externalId && a.publicKey);
   },
 
+  cannotWorkHere(_a, here) {
+    return here.platformAuthenticator === false ? 'factors.webauthn.noneHere' : undefined;
+  },
+
+  madeElsewhere(a, here) {
+    // Not synced, made in another browser (or before this one's cookies were cleared), not usable from a phone nearby.
+    const { deviceHash, backupEligible, transports } = dataOf(a);
+    return !backupEligible && !!deviceHash && deviceHash !== here.deviceHash && !transports.includes('hybrid');
+  },
+
   enroll: {
     async begin(user, ctx) {
       const { rpID } = rp(ctx.config);
@@ -197,7 +209,7 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
       if (!userVerified) throw new FactorError('wrong_answer', 'factors.webauthn.refused');
       const data: PasskeyData = {
         counter: credential.counter, transports: credential.transports ?? [], backupEligible: credentialDeviceType === 'multiDevice',
-        backedUp: credentialBackedUp, aaguid,
+        backedUp: credentialBackedUp, aaguid, ...(ctx.here?.deviceHash ? { deviceHash: ctx.here.deviceHash } : {}),
       };
       try {
         return await ctx.store.authenticators.insert({

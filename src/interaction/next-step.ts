@@ -59,7 +59,7 @@ export async function candidates(deps: InteractionDeps, state: SignInState): Pro
 }
 
 /** After the first factor: complete the sign-in, or ask for a second step. */
-export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable = false): Promise<void> {
+export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable: boolean | null = null): Promise<void> {
   const methods = await methodsOf(deps, user);
   const policy = {
     preference: user.verificationPreference, hasPossession: methods.some((m) => isPossession(m.factor)), hasSecondStep: methods.length > 0,

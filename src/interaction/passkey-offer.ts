@@ -11,7 +11,7 @@ import { webauthn as passkeys } from '../factors/webauthn.ts';
 import { notify } from '../account/notify.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
-import { deviceCookie, deviceHash } from '../security/device.ts';
+import { deviceCookie, deviceHash, hereOf } from '../security/device.ts';
 import { grantLogin } from './grant.ts';
 import { highestReachable, levelOf, meets, satisfies } from '../security/level.ts';
 import { loadSignIn, methodsOf, saveSignIn, stepBinding, type SignInState } from './state.ts';
@@ -65,7 +65,7 @@ export function answerPasskeyOffer(deps: InteractionDeps) {
     const { user } = state;
     const id = deviceCookie(deps.config).read(ctx);
     if (form.choice === 'add') {
-      const fctx = factorContext(deps);
+      const fctx = { ...factorContext(deps), here: hereOf(deps.config, ctx, true) };
       const outcome = await runPending(deps.store.pending, {
         id: form.pending, binding: stepBinding(details.uid), keepWhenUnavailable: false, challengeOnce: () => true,
         accept: (row) => row.kind === passkeys.kind && row.userId === user.id,

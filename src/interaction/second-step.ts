@@ -14,6 +14,7 @@ import { endWithError } from './grant.ts';
 import { candidates, cannotMeet, proceed } from './next-step.ts';
 import { loadSignIn, stepBinding, type SignInState } from './state.ts';
 import { requestMeta as meta } from '../http/request-meta.ts';
+import { hereOf } from '../security/device.ts';
 
 /** The sign-in waiting on its second step in this interaction, or undefined. */
 const loadState = (deps: InteractionDeps, ctx: InteractionContext) => loadSignIn(deps, ctx.state.details.uid, false);
@@ -50,14 +51,34 @@ interface Unavailable {
   message: string;
 }
 
+/**
+ * What this device can do with each method: `why` a method cannot work here (a strings key; it is then
+ * never opened here), and whether it was made `elsewhere` (opened only when nothing else can be).
+ */
+function onThisDevice(deps: InteractionDeps, ctx: InteractionContext, state: SignInState) {
+  const here = hereOf(deps.config, ctx, state.passkeyCapable);
+  return {
+    why: (m: Method) => m.factor.cannotWorkHere?.(m.authenticator, here),
+    elsewhere: (m: Method) => m.factor.madeElsewhere?.(m.authenticator, here) ?? false,
+  };
+}
+
 async function renderMethods(deps: InteractionDeps, ctx: InteractionContext, state: SignInState, unavailable?: Unavailable, status = 200): Promise<void> {
   const { details } = ctx.state;
+  const { t } = deps.render;
   const list = await candidates(deps, state);
+  const { why } = onThisDevice(deps, ctx, state);
   ctx.status = status;
   ctx.type = 'html';
   ctx.body = deps.render('interaction/verify-methods.njk', {
     uid: details.uid, csrf: deps.csrf.token(ctx), clientName: ctx.state.clientName, reasons: state.reasons,
-    methods: list.map((m) => ({ id: m.authenticator.id, kind: m.factor.kind, label: m.authenticator.label, unavailable: m.authenticator.id === unavailable?.id })),
+    methods: list.map((m) => {
+      const reason = why(m);
+      return {
+        id: m.authenticator.id, kind: m.factor.kind, label: m.authenticator.label,
+        unavailable: m.authenticator.id === unavailable?.id || !!reason, reason: reason ? t(reason) : undefined,
+      };
+    }),
     error: unavailable?.message,
   });
 }
@@ -96,9 +117,13 @@ export function showSecondStep(deps: InteractionDeps) {
     const state = await loadState(deps, ctx);
     if (!state) return restart(ctx);
     const list = await candidates(deps, state);
+    if (list.length === 0) return cannotMeet(deps, ctx, state);
+    // Opens on the chosen method, else the first one that can work on this device; never on one that cannot.
+    const { why, elsewhere } = onThisDevice(deps, ctx, state);
     const asked = typeof ctx.query.method === 'string' ? list.find((m) => m.authenticator.id === ctx.query.method) : undefined;
-    const method = asked ?? list[0];
-    if (!method) return cannotMeet(deps, ctx, state);
+    if (asked && why(asked)) return renderMethods(deps, ctx, state, { id: asked.authenticator.id, message: deps.render.t(why(asked)!) }, 400);
+    const method = asked ?? list.find((m) => !why(m) && !elsewhere(m)) ?? list.find((m) => !why(m));
+    if (!method) return renderMethods(deps, ctx, state);
     await openChallenge(deps, ctx, state, method, list.length - 1);
   };
 }

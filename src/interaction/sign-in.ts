@@ -76,7 +76,8 @@ export function signIn(deps: InteractionDeps) {
     }
 
     // The page's script says whether this device has a platform authenticator (a passkey may be offered).
-    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], ctx.state.form.passkey === 'capable');
+    const capability = ctx.state.form.passkey;
+    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], capability === 'capable' ? true : capability === 'incapable' ? false : null);
   };
 }
 
@@ -138,6 +139,6 @@ export function passkeySignInStep(deps: InteractionDeps) {
       return renderLogin(deps, ctx, { error: t(err.messageKey, err.vars) });
     }
     if (!outcome.value) throw new Error('a passkey check that neither proved nor failed');
-    await afterFirstFactor(deps, ctx, owner!.user, [outcome.value], false);
+    await afterFirstFactor(deps, ctx, owner!.user, [outcome.value], true);
   };
 }

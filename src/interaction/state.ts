@@ -16,8 +16,11 @@ export interface SignInState {
   requirement: Requirement;
   /** Why the risk rules asked for a second step ([] when they did not). */
   reasons: RiskReason[];
-  /** The sign-in page's script found a platform authenticator (face, fingerprint) on this device. */
-  passkeyCapable: boolean;
+  /**
+   * The sign-in page's script found a platform authenticator (face, fingerprint) on this device (true),
+   * found none (false), or never said (null: no script ran, or a step-up without the sign-in page).
+   */
+  passkeyCapable: boolean | null;
 }
 
 const loaded = new WeakMap<User, Promise<Method[]>>();

@@ -34,6 +34,6 @@ export async function startStepUp(deps: InteractionDeps, ctx: InteractionContext
   });
   // Already enough: nothing to step up to, and a sign-in nobody took part in would misstate auth_time.
   if (meets(proofs, requirement)) return false;
-  await proceed(deps, ctx, { user, proofs, requirement, reasons: [], passkeyCapable: false });
+  await proceed(deps, ctx, { user, proofs, requirement, reasons: [], passkeyCapable: null });
   return true;
 }

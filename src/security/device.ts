@@ -8,11 +8,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Config } from '../config.ts';
 import { signedCookies } from '../http/signed-cookies.ts';
+import type { Here } from '../factors/types.ts';
 
 export const DEVICE_COOKIE = 'lk.device';
 export const DEVICE_COOKIE_DAYS = 400;
 
 export const deviceHash = (id: string) => createHash('sha256').update(`device:${id}`).digest('base64url');
+
+/** What a factor may know of this request's device (factors/types.ts Here): its cookie hash, and a platform authenticator if known. */
+export function hereOf(config: Config, ctx: Context, platformAuthenticator: boolean | null = null): Here {
+  const id = deviceCookie(config).read(ctx);
+  return { platformAuthenticator, deviceHash: id ? deviceHash(id) : undefined };
+}
 
 export function deviceCookie(config: Config) {
   const cookies = signedCookies(config, '');

@@ -19,14 +19,15 @@ export interface Progress<P = StoredProof, R = Record<string, unknown>> {
   proofs: P[];
   reasons: string[];
   requirement: R;
-  passkeyCapable: boolean;
+  /** The browser has a platform authenticator: true, false, or null when its script never said. */
+  passkeyCapable: boolean | null;
   /** Every proof needed is there; only the passkey offer is still on screen. */
   complete: boolean;
 }
 
 interface Row {
   interaction_uid: string; user_id: string; proofs: StoredProof[]; reasons: string[];
-  requirement: Record<string, unknown>; passkey_capable: boolean; complete: boolean; expires_at: Date;
+  requirement: Record<string, unknown>; passkey_capable: boolean | null; complete: boolean; expires_at: Date;
 }
 
 const toProgress = (r: Row): Progress => ({

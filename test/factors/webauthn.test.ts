@@ -273,7 +273,9 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       assert.equal(stored.label, 'Work laptop');
       assert.equal(stored.externalId, passkey.id, 'the credential id');
       assert.equal(stored.publicKey, passkey.publicKeyCose, 'the COSE public key, base64url');
-      assert.deepEqual(stored.data, { counter: 0, transports: ['internal'], backupEligible: false, backedUp: false, aaguid: '00000000-0000-0000-0000-000000000000' });
+      const { deviceHash, ...data } = stored.data as { deviceHash?: unknown };
+      assert.deepEqual(data, { counter: 0, transports: ['internal'], backupEligible: false, backedUp: false, aaguid: '00000000-0000-0000-0000-000000000000' });
+      assert.match(String(deviceHash), /^[A-Za-z0-9_-]{43}$/, 'and the device it was made on (a hash)');
       const row = await w.knex()('authenticators').where({ id: stored.id }).first();
       assert.equal(row.secret_sealed, null, 'no secret: only the public key is kept');
       assert.equal((await w.events(user.id, 'two_step.added'))[0]?.kind, 'webauthn');
@@ -611,6 +613,55 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       const answer = await w.verifyWith(browser, page, passkey.assert(other.options));
       assert.ok(answer.status >= 400 && answer.status < 500);
       await w.nothingGranted(browser);
+    });
+  });
+
+  describe('a second step on a device that cannot use the passkey', () => {
+    /** The password with the app asking for mfa, the page's script having said whether a passkey works here. */
+    async function secondStep(user: Person, browser: CookieClient, capability: 'capable' | 'incapable') {
+      const login = await browser.follow((await w.rp.authorization({ scope: 'openid', acr_values: MFA })).url);
+      const page = await browser.submit(login, '/login', { email: user.email, password: user.password, passkey: capability });
+      assert.equal(page.status, 200, `the second step, got ${page.status} at ${page.url}`);
+      return page;
+    }
+
+    it('opens on another method when the device has no face or fingerprint, and lists the passkey with the reason, never opened', async () => {
+      const { user, authenticatorId } = await w.userWithPasskey();
+      await addTotp(w.store(), user.id);
+      const browser = new CookieClient(server.url);
+      const page = await secondStep(user, browser, 'incapable');
+      assert.doesNotMatch(page.body, /id="passkey-assert"/, 'not opened on the passkey');
+      assert.match(page.body, /name="code"/, 'opened on the authenticator app');
+      const methods = await browser.follow(page.url.replace(/\/verify$/, '/verify/methods'));
+      assert.match(methods.body, /This device has no face or fingerprint sign-in\./);
+      assert.doesNotMatch(methods.body, new RegExp(`verify\\?method=${authenticatorId}`), 'no link to open it');
+      const forced = await browser.follow(`${page.url}?method=${authenticatorId}`);
+      assert.equal(forced.status, 400);
+      assert.doesNotMatch(forced.body, /id="passkey-assert"/);
+      assert.match(forced.body, /This device has no face or fingerprint sign-in\./);
+      // Where the device can (or never said), the passkey opens as before.
+      assert.match((await secondStep(user, new CookieClient(server.url), 'capable')).body, /id="passkey-assert"/);
+    });
+
+    it('knows a passkey that is not synced stays on the device it was made on: another browser opens on another method first, and may still choose it', async () => {
+      const user = await w.newUser();
+      const home = await w.accountBrowser(user);
+      const { page, options } = await w.enrolPage(home);
+      assert.equal((await w.register(home, page, w.passkey().register(options))).status, 200);
+      await addTotp(w.store(), user.id);
+      const [stored] = await w.passkeysOf(user.id);
+      assert.match(String((stored!.data as { deviceHash?: string }).deviceHash), /^[A-Za-z0-9_-]{43}$/, 'it remembers the device it was made on');
+
+      const other = new CookieClient(server.url);
+      const elsewhere = await secondStep(user, other, 'capable');
+      assert.doesNotMatch(elsewhere.body, /id="passkey-assert"/);
+      assert.match(elsewhere.body, /name="code"/, 'opened on the authenticator app');
+      // Another browser of the same computer may share its authenticator: the passkey can still be chosen.
+      assert.match((await other.follow(`${elsewhere.url}?method=${stored!.id}`)).body, /id="passkey-assert"/);
+      // The same device (its device cookie): the passkey opens.
+      const sameDevice = new CookieClient(server.url);
+      for (const [name, value] of home.jar) if (name.endsWith('lk.device')) sameDevice.jar.set(name, value);
+      assert.match((await secondStep(user, sameDevice, 'capable')).body, /id="passkey-assert"/);
     });
   });
 

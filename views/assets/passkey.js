@@ -10,8 +10,9 @@
   // Parts shown only where a platform authenticator (face, fingerprint, device PIN) exists, or only where not.
   capable.then((yes) => {
     showAll(yes ? '[data-passkey-capable]' : '[data-passkey-incapable]');
-    // With the password, tell the server that a passkey could be offered at the end of the sign-in.
-    if (yes) document.querySelectorAll('input[data-passkey-capability]').forEach((input) => { input.value = 'capable'; });
+    // With the password, tell the server whether this device can use a passkey: one may be offered at the
+    // end of the sign-in, and a second step never opens on a passkey a device without one cannot answer.
+    document.querySelectorAll('input[data-passkey-capability]').forEach((input) => { input.value = yes ? 'capable' : 'incapable'; });
   });
   if (!supported) return;
 
