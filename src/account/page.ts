@@ -4,6 +4,7 @@
  */
 import type { Context } from 'koa';
 import { pageRenderer } from '../http/page.ts';
+import { timeMarkup, type Markup } from '../http/render.ts';
 import type { AccountContext, AccountDeps } from './context.ts';
 
 export type Section = 'profile' | 'security' | 'sessions' | 'devices' | 'apps' | 'activity';
@@ -27,8 +28,5 @@ export function doneRedirect(deps: AccountDeps, ctx: Context, page: string, done
   ctx.redirect(`${deps.config.issuer}${page}?done=${done}`);
 }
 
-/** Formats a time for people: "3 Mar 2025, 14:05 UTC" (the server does not know the browser's time zone). */
-const formatter = new Intl.DateTimeFormat('en-GB', {
-  day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
-});
-export const formatTime = (d: Date | null | undefined): string | undefined => (d ? `${formatter.format(d)} UTC` : undefined);
+/** A time for a page: `<time datetime>` with the UTC time in words, shown in the viewer's time zone by a script. */
+export const formatTime = (d: Date | null | undefined): Markup | undefined => (d ? timeMarkup(d) : undefined);

@@ -6,8 +6,9 @@
  * late changes nothing: the user signs in again and submits again.
  */
 import type { Next } from 'koa';
-import { factorContext, usableMethods } from '../factors/index.ts';
-import { highestReachable, satisfies, type Acr } from '../security/level.ts';
+import { factorContext, isPossession, usableMethods } from '../factors/index.ts';
+import type { Authenticator, Factor, Proof } from '../factors/types.ts';
+import { highestReachable, levelOf, proofsFromAmr, satisfies, type Acr } from '../security/level.ts';
 import type { AccountSession } from '../store/account-sessions.ts';
 import type { User } from '../store/users.ts';
 import type { AccountContext, AccountDeps } from './context.ts';
@@ -23,6 +24,21 @@ import { startSignIn } from '../first-party/flow.ts';
  */
 export async function requiredLevel(deps: AccountDeps, user: User): Promise<Acr> {
   return highestReachable((await usableMethods(user, factorContext(deps))).map((m) => m.factor.proof));
+}
+
+/**
+ * A method just added by proving it (a passkey made with face or fingerprint, an authenticator app's or a
+ * phone's code typed back) is a fresh proof of possession: with what the session proved at its sign-in it
+ * counts as a recent sign-in at the level they prove together, so the next change does not ask for the
+ * same thing again. Never lowers the session's level.
+ */
+export async function countAsRecentSignIn(deps: AccountDeps, ctx: AccountContext, factor: Factor, added: Authenticator): Promise<void> {
+  if (!isPossession(factor) || factor.backsUp || factor.enrolment !== 'form') return;
+  const session = ctx.state.account;
+  const proofs: Proof[] = [...proofsFromAmr(session.amr, session.oidcSessionUid), { ...factor.proof, kind: factor.kind, authenticatorId: added.id }];
+  const level = levelOf(proofs);
+  if (!satisfies(level.acr, session.acr as Acr)) return;
+  await deps.store.accountSessions.raise(session.idHash, level.acr, level.amr);
 }
 
 /** Whole seconds, like `auth_time` and oidc-provider's `max_age` check. */

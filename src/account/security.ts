@@ -10,6 +10,7 @@ import { requestMeta, type AccountContext, type AccountDeps } from './context.ts
 import { notify } from './notify.ts';
 import { doneRedirect, renderPage } from './page.ts';
 import { securityOverview } from './two-step.ts';
+import { hereOf } from '../security/device.ts';
 import { appsJustSignedOut } from './end-sessions.ts';
 
 const PREFERENCES: readonly VerificationPreference[] = ['always', 'risky'];
@@ -21,7 +22,7 @@ const preferenceForm = z.object({
 export function showSecurity(deps: AccountDeps) {
   return async function securityPage(ctx: AccountContext) {
     renderPage(deps, ctx, 'account/security.njk', 'security', {
-      ...(await securityOverview(deps, ctx.state.user)),
+      ...(await securityOverview(deps, ctx.state.user, hereOf(deps.config, ctx))),
       preference: ctx.state.user.verificationPreference,
       appsSignedOut: await appsJustSignedOut(deps, ctx.state.user.id, ctx.query.done),
     });

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needing, STEP_KINDS, usableMethods } from '../factors/index.ts';
-import { isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
+import { isStep, type Authenticator, type Factor, type Here, type Pending, type Step, type StepKind } from '../factors/types.ts';
 import { LABEL_MAX } from '../factors/common.ts';
 import { runPending } from '../factors/pending.ts';
 import { hereOf } from '../security/device.ts';
@@ -20,6 +20,7 @@ import { requestMeta, type AccountContext, type AccountDeps } from './context.ts
 import { webauthn } from '../factors/webauthn.ts';
 import { PRINTABLE, tidy } from '../text.ts';
 import { notify } from './notify.ts';
+import { countAsRecentSignIn } from './recent-auth.ts';
 import { doneRedirect, formatTime, renderPage } from './page.ts';
 
 const binding = (ctx: AccountContext) => `account:${ctx.state.account.idHash}`;
@@ -39,8 +40,8 @@ const renameForm = z.object({
 
 const methodName = (deps: AccountDeps, kind: string) => deps.render.t(`factors.${kind}.name`);
 
-/** What the "Password & security" page lists. */
-export async function securityOverview(deps: AccountDeps, user: User) {
+/** What the "Password & security" page lists; `here`: this browser's device, when the page is for it. */
+export async function securityOverview(deps: AccountDeps, user: User, here?: Here) {
   const all = await deps.store.authenticators.listForUser(user.id);
   const hasPossession = (await usableMethods(user, factorContext(deps))).some((m) => isPossession(m.factor));
   const sections = STEP_KINDS.map((kind) => {
@@ -49,7 +50,9 @@ export async function securityOverview(deps: AccountDeps, user: User) {
       id: a.id, label: a.label, addedAt: formatTime(a.createdAt), lastUsed: formatTime(a.lastUsedAt),
     }));
     const blocked = missingPrerequisite(deps, factor, all);
-    return { kind, items, canAdd: !blocked && (factor.multiple || items.length === 0), blocked, multiple: factor.multiple };
+    // One made on this device already: nothing to add here ("This device is set up").
+    const setUpHere = !!here && all.some((a) => a.kind === kind && factor.madeHere?.(a, here));
+    return { kind, items, canAdd: !blocked && !setUpHere && (factor.multiple || items.length === 0), setUpHere, blocked, multiple: factor.multiple };
   });
   const recoveryLeft = await deps.store.codes.countLive('recovery_code', user.id);
   return { sections, hasPossession, recoveryLeft, recoveryTotal: deps.config.twoStep.recoveryCodes.count };
@@ -88,7 +91,7 @@ async function prerequisite(deps: AccountDeps, user: User, factor: Factor): Prom
 }
 
 async function refuse(deps: AccountDeps, ctx: AccountContext, error: string, status = 400) {
-  renderPage(deps, ctx, 'account/security.njk', 'security', { ...(await securityOverview(deps, ctx.state.user)), preference: ctx.state.user.verificationPreference, error }, status);
+  renderPage(deps, ctx, 'account/security.njk', 'security', { ...(await securityOverview(deps, ctx.state.user, hereOf(deps.config, ctx))), preference: ctx.state.user.verificationPreference, error }, status);
 }
 
 /** GET /account/two-step/:kind: the first page of adding (or changing) a method. */
@@ -153,6 +156,7 @@ export function finishEnrol(deps: AccountDeps) {
       return renderEnrol(deps, ctx, { kind, pending: next, view: await factor.view(next, user, fctx), values: echoValues(form) });
     }
     await deps.events.record({ type: replaced ? 'two_step.changed' : 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind, label: result.label } });
+    await countAsRecentSignIn(deps, ctx, factor as Factor, result);
     await notify(deps, user.email, 'two-step-changed', { change: t(`mail.two-step-changed.${replaced ? 'changed' : 'added'}`, { method: methodName(deps, kind), label: result.label }) });
     // The first possession method comes with recovery codes, for the day it is out of reach.
     if (isPossession(factor) && (await backup.usable(user, fctx)).length === 0) {

@@ -156,6 +156,8 @@ export interface Factor<K extends StepKind = StepKind, Input = unknown> {
    * out, but the second step opens on another method first.
    */
   madeElsewhere?(a: Authenticator, here: Here): boolean;
+  /** The method was made on this very device (so "add this device too" has nothing to add here). */
+  madeHere?(a: Authenticator, here: Here): boolean;
   enroll: {
     begin(user: User, ctx: FactorContext): Promise<Step<K>>;
     /** A new method, or the next step of a multi-step enrolment (a phone number, then its code). */

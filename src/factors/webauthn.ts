@@ -165,10 +165,15 @@ export const webauthn: Factor<'webauthn', WebauthnInput> = {
     return here.platformAuthenticator === false ? 'factors.webauthn.noneHere' : undefined;
   },
 
+  madeHere(a, here) {
+    return !!here.deviceHash && dataOf(a).deviceHash === here.deviceHash;
+  },
+
   madeElsewhere(a, here) {
-    // Not synced, made in another browser (or before this one's cookies were cleared), not usable from a phone nearby.
+    // Not synced, made in another browser that this one is not, not usable from a phone nearby. A browser
+    // without a device cookie is not known to be another one (its cookies may just have been cleared).
     const { deviceHash, backupEligible, transports } = dataOf(a);
-    return !backupEligible && !!deviceHash && deviceHash !== here.deviceHash && !transports.includes('hybrid');
+    return !backupEligible && !!deviceHash && !!here.deviceHash && deviceHash !== here.deviceHash && !transports.includes('hybrid');
   },
 
   enroll: {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.ts';
 import { projectRoot, viewsDir } from '../paths.ts';
+import { themeCss } from './theme.ts';
 
 const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon' };
 const root = path.join(viewsDir, 'assets');
@@ -12,11 +13,6 @@ const root = path.join(viewsDir, 'assets');
 const VENDOR: Readonly<Record<string, string>> = {
   'vendor/simplewebauthn-browser.js': path.join(projectRoot, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js'),
 };
-
-/** The branding colours, as a stylesheet (inline styles would break the CSP). */
-export function themeCss(config: Config): string {
-  return `:root { --primary: ${config.branding.primaryColor}; }\n`;
-}
 
 export function assets(config: Config) {
   const cache = new Map<string, Buffer>();

@@ -17,17 +17,26 @@ export function errorHandler(render: Render) {
     } catch (err) {
       const appError = toAppError(err);
       if (appError.status >= 500) ctx.state.log?.error({ err }, 'request failed');
-      const key = `errors.${appError.code}`;
-      const message = !appError.expose ? render.t('errors.server') : render.t.has(key) ? render.t(key) : appError.message;
-      ctx.status = appError.status;
-      if (ctx.accepts('html', 'json') === 'json') {
-        ctx.body = { error: appError.code, message, ...(appError.expose && appError.details ? appError.details : {}) };
-      } else {
-        ctx.type = 'html';
-        ctx.body = render('errors/error.njk', { message, code: appError.code, requestId: ctx.state.requestId });
-      }
+      sendError(ctx, render, appError, { requestId: ctx.state.requestId });
     }
   };
+}
+
+/**
+ * Answers with an error: JSON when the client prefers it (or `json` says so), else the branded error page.
+ * Also used for oidc-provider's unknown paths (oidc/error-page.ts), whose Koa context is not ours.
+ */
+export function sendError(ctx: Context, render: Render, appError: AppError, opts: { requestId?: string; json?: boolean } = {}): void {
+  const key = `errors.${appError.code}`;
+  const message = !appError.expose ? render.t('errors.server') : render.t.has(key) ? render.t(key) : appError.message;
+  ctx.status = appError.status;
+  if (opts.json || ctx.accepts('html', 'json') === 'json') {
+    ctx.body = { error: appError.code, message, ...(appError.expose && appError.details ? appError.details : {}) };
+  } else {
+    ctx.type = 'html';
+    const heading = render.t.has(`errors.headings.${appError.code}`) ? render.t(`errors.headings.${appError.code}`) : undefined;
+    ctx.body = render('errors/error.njk', { heading, message, code: appError.code, requestId: opts.requestId });
+  }
 }
 
 function toAppError(err: unknown): AppError {

@@ -6,6 +6,44 @@ import { viewsDir } from '../paths.ts';
 
 export type Render = ((template: string, vars?: Record<string, unknown>) => string) & { t: Translate };
 
+/** A piece of HTML made by our own code, which templates output as it is (autoescaping leaves it alone). */
+export type Markup = nunjucks.runtime.SafeString;
+
+const escapeHtml = (text: string): string =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** Formats a time for people: "3 Mar 2025, 14:05 UTC" (the server does not know the browser's time zone). */
+const utcFormat = new Intl.DateTimeFormat('en-GB', {
+  day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
+});
+
+/**
+ * A time as `<time datetime="…">3 Mar 2025, 14:05 UTC</time>`: readable without JavaScript, and rewritten to
+ * the viewer's own time zone by /assets/local-time.js.
+ */
+export function timeMarkup(d: Date): Markup {
+  return new nunjucks.runtime.SafeString(`<time datetime="${d.toISOString()}">${escapeHtml(utcFormat.format(d))} UTC</time>`);
+}
+
+/**
+ * `t` as templates call it: a placeholder filled with Markup (such as a time) keeps its markup, so the rest of
+ * the sentence and every other value are escaped here and the result is Markup. Without Markup it is plain `t`.
+ */
+function tWithMarkup(t: Translate): (key: string, vars?: Record<string, unknown>) => string | Markup {
+  return (key, vars = {}) => {
+    const names = Object.keys(vars);
+    if (!names.some((name) => vars[name] instanceof nunjucks.runtime.SafeString)) return t(key, vars);
+    // Each placeholder filled with itself gives the sentence with its placeholders still in place.
+    const sentence = escapeHtml(t(key, Object.fromEntries(names.map((name) => [name, `{${name}}`]))));
+    const html = sentence.replace(/\{(\w+)\}/g, (m, name: string) => {
+      if (!Object.hasOwn(vars, name)) return m;
+      const value = vars[name];
+      return value instanceof nunjucks.runtime.SafeString ? value.toString() : escapeHtml(String(value));
+    });
+    return new nunjucks.runtime.SafeString(html);
+  };
+}
+
 /** `autoescape: false` is for plain-text email bodies only. */
 export function createRenderer(config: Config, { autoescape = true }: { autoescape?: boolean } = {}): Render {
   const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(viewsDir, { noCache: config.env === 'development' }), {
@@ -15,7 +53,7 @@ export function createRenderer(config: Config, { autoescape = true }: { autoesca
   const t = createTranslator(loadStrings('en'), config.env !== 'production');
   env.addGlobal('productName', config.productName);
   env.addGlobal('logoUrl', config.branding.logoUrl);
-  env.addGlobal('t', t);
+  env.addGlobal('t', tWithMarkup(t));
   const render = (template: string, vars: Record<string, unknown> = {}) => env.render(template, vars);
   return Object.assign(render, { t });
 }

@@ -22,16 +22,22 @@ import { afterFirstFactor } from './next-step.ts';
 import { stepBinding } from './state.ts';
 import { askToConfirmEmail } from '../mail-flows/verify-email.ts';
 import { requestMeta } from '../http/request-meta.ts';
+import { ACCOUNT_APP } from '../first-party/app.ts';
 
 const signInForm = z.object({
   email: z.string().trim().min(1, 'signIn.emailRequired').max(320, 'signIn.emailTooLong'),
   password: z.string().min(1, 'signIn.passwordRequired').max(1024, 'signIn.passwordTooLong'),
 });
 
+/** The account page asking a signed-in user to confirm it's them before a change (max_age), not an app's sign-in. */
+const confirmsForAccount = (details: InteractionContext['state']['details']) =>
+  details.params.client_id === ACCOUNT_APP.clientId && details.params.max_age !== undefined && !!details.session?.accountId;
+
 export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extra: { email?: string; error?: string } = {}) {
   const { details } = ctx.state;
   ctx.type = 'html';
   ctx.body = deps.render('interaction/login.njk', {
+    reauth: confirmsForAccount(details),
     uid: details.uid,
     csrf: deps.csrf.token(ctx),
     clientName: ctx.state.clientName,

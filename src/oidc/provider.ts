@@ -12,6 +12,7 @@ import { clientMetadata, FIRST_PARTY_APPS } from '../first-party/app.ts';
 import { existingGrantLoader } from './existing-grant.ts';
 import { signOutAtOnce } from './logout.ts';
 import { createAdapterClass } from './adapter.ts';
+import { protocolErrorPage, unknownPaths } from './error-page.ts';
 import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
 import { buildPolicy } from './policy.ts';
 import { recordSessionActivity } from './session-activity.ts';
@@ -187,20 +188,13 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
           },
         }
       : {}),
-    async renderError(ctx, out, error) {
-      if (!(error instanceof errors.OIDCProviderError)) log.error({ err: error }, 'protocol error');
-      ctx.type = 'html';
-      ctx.body = render('errors/error.njk', {
-        heading: render.t('errors.protocolHeading'),
-        message: out.error_description ?? render.t('errors.protocolDefault'),
-        code: out.error,
-      });
-    },
+    renderError: protocolErrorPage(render, log, config.productName),
   };
 
   const provider = new Provider(config.issuer, configuration);
   // X-Forwarded-* headers reach the provider only from trusted proxies (http/proxy.ts strips the rest).
   provider.proxy = true;
+  provider.use(unknownPaths(render));
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
   recordSessionActivity(provider, { config, store, log });
   provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }, _accountId: string, sid: string) =>

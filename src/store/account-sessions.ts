@@ -65,6 +65,11 @@ export function accountSessionsRepository(db: Db) {
       return row && toSession(row as Row);
     },
 
+    /** A fresh proof in this session (a method just added by proving it): a new level and auth_time, now. */
+    async raise(idHash: string, acr: string, amr: readonly string[]): Promise<void> {
+      await db('account_sessions').where({ id_hash: idHash }).update({ acr, amr: JSON.stringify(amr), auth_time: db.fn.now() });
+    },
+
     /** Records use, at most once a minute per session. */
     async touch(idHash: string): Promise<void> {
       await db('account_sessions')

@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/config.ts';
 import { CookieClient } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { formFields, post, signInToAccount, sleep } from './helpers.ts';
+import { enrolQuestion, enrolTotp } from '../helpers/two-step.ts';
 
 /**
  * Sensitive changes need a sign-in at most account.recentAuthSeconds old. The server here allows 1 second;
@@ -67,6 +68,21 @@ describe('recent sign-in for sensitive changes', () => {
     assert.equal(new URL(old.headers.get('location')!).pathname, '/auth');
   });
 
+  it('a sign-in that is too old still asks, on a page that speaks of the account, not of an app', async () => {
+    const user = await newUser();
+    const browser = new CookieClient(server.url);
+    await signInToAccount(browser, user);
+    await sleep(OLD);
+    const login = await browser.follow('/account/password');
+    assert.match(login.body, /\/login"/);
+    assert.match(login.body, /Confirm it&#39;s you to change your security settings\./);
+    assert.match(login.body, /Cancel and return to your account/);
+    assert.doesNotMatch(login.body, /return to the app/);
+    // An app's own sign-in keeps its words.
+    const first = await new CookieClient(server.url).follow('/account');
+    assert.doesNotMatch(first.body, /change your security settings/);
+  });
+
   it('changes nothing when a sensitive form arrives after the sign-in got old, and works after signing in again', async () => {
     const user = await newUser();
     // "Every sign-in" needs a method that gives mfa; this user has none, so the change tried is back to "risky".
@@ -95,4 +111,28 @@ describe('recent sign-in for sensitive changes', () => {
     assert.equal(saved.url, `${server.url}/account/security?done=verification`);
     assert.equal((await server.server.services.store.users.findById(user.id))!.verificationPreference, 'risky');
   });
+});
+
+describe('a method just added by proving it counts as a recent sign-in', () => {
+  let server: TestServer;
+
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  it('after adding an authenticator app, the next change needs no new sign-in: the code typed back was the proof', async () => {
+    const user = await server.newUser('proved');
+    const browser = new CookieClient(server.url);
+    await signInToAccount(browser, user);
+    await enrolQuestion(browser);
+    await enrolTotp(browser);
+    // Before the app, the highest level this user could reach was 1fa; now it is mfa, and the session proved it.
+    const res = await browser.request('/account/password');
+    assert.equal(res.status, 200, `the password page at once, got ${res.status} to ${res.headers.get('location')}`);
+    const session = await server.server.services.database.knex('account_sessions').where({ user_id: user.id }).first();
+    assert.equal(session.acr, 'urn:latchkey:acr:mfa');
+    assert.ok(Date.now() - new Date(session.auth_time).getTime() < 60_000, 'auth_time is now');
+  });
+
 });

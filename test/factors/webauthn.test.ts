@@ -327,7 +327,7 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       const copy = w.passkey({ credentialId: alicePasskey.credentialId });
       const refused = await w.register(bobBrowser, enrol.page, copy.register(enrol.options));
       assert.equal(refused.status, 400);
-      assert.match(refused.body, /This passkey is already set up\./);
+      assert.match(refused.body, /This device is already set up/);
       assert.deepEqual(await w.passkeysOf(bob.id), []);
       const [kept] = await w.passkeysOf(alice.id);
       assert.equal(kept!.publicKey, alicePasskey.publicKeyCose, "Alice's key is untouched");
@@ -344,7 +344,7 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       assert.deepEqual(enrol.options.excludeCredentials, [{ id: alicePasskey.id, type: 'public-key', transports: ['internal'] }], 'the browser is told about it');
       const twice = await w.register(again, enrol.page, alicePasskey.register(enrol.options));
       assert.equal(twice.status, 400);
-      assert.match(twice.body, /This passkey is already set up\./);
+      assert.match(twice.body, /This device is already set up/);
       assert.equal((await w.passkeysOf(alice.id)).length, 1);
       // The refused answer was checked against its challenge: that challenge is spent, not offered again.
       const next = optionsIn<CreationOptions>(twice, ENROL);
@@ -616,10 +616,27 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
     });
   });
 
+  describe('"Add this device too"', () => {
+    it('is not offered on the device that holds the passkey ("This device is set up"), and is on another device', async () => {
+      const user = await w.newUser();
+      const home = await w.accountBrowser(user);
+      const { page, options } = await w.enrolPage(home);
+      assert.equal((await w.register(home, page, w.passkey().register(options))).status, 200);
+      const here = await home.follow('/account/security');
+      assert.match(here.body, /id="passkey-here"/);
+      assert.match(here.body, /This device is set up/);
+      assert.doesNotMatch(here.body, /id="add-webauthn"/, 'nothing to add here');
+      const other = await w.accountBrowser(user);
+      const there = await other.follow('/account/security');
+      assert.match(there.body, /id="add-webauthn"[^>]*>Add this device too</);
+      assert.doesNotMatch(there.body, /id="passkey-here"/);
+    });
+  });
+
   describe('a second step on a device that cannot use the passkey', () => {
     /** The password with the app asking for mfa, the page's script having said whether a passkey works here. */
     async function secondStep(user: Person, browser: CookieClient, capability: 'capable' | 'incapable') {
-      const login = await browser.follow((await w.rp.authorization({ scope: 'openid', acr_values: MFA })).url);
+      const login = await browser.follow((await w.rp.authorization({ scope: 'openid', acr_values: MFA, prompt: 'login' })).url);
       const page = await browser.submit(login, '/login', { email: user.email, password: user.password, passkey: capability });
       assert.equal(page.status, 200, `the second step, got ${page.status} at ${page.url}`);
       return page;
@@ -646,13 +663,14 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
     it('knows a passkey that is not synced stays on the device it was made on: another browser opens on another method first, and may still choose it', async () => {
       const user = await w.newUser();
       const home = await w.accountBrowser(user);
+      // Another browser that has signed in before (it has a device cookie of its own).
+      const other = await w.accountBrowser(user);
       const { page, options } = await w.enrolPage(home);
       assert.equal((await w.register(home, page, w.passkey().register(options))).status, 200);
       await addTotp(w.store(), user.id);
       const [stored] = await w.passkeysOf(user.id);
       assert.match(String((stored!.data as { deviceHash?: string }).deviceHash), /^[A-Za-z0-9_-]{43}$/, 'it remembers the device it was made on');
 
-      const other = new CookieClient(server.url);
       const elsewhere = await secondStep(user, other, 'capable');
       assert.doesNotMatch(elsewhere.body, /id="passkey-assert"/);
       assert.match(elsewhere.body, /name="code"/, 'opened on the authenticator app');
@@ -662,6 +680,8 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       const sameDevice = new CookieClient(server.url);
       for (const [name, value] of home.jar) if (name.endsWith('lk.device')) sameDevice.jar.set(name, value);
       assert.match((await secondStep(user, sameDevice, 'capable')).body, /id="passkey-assert"/);
+      // A browser with no device cookie at all (cleared) is not known to be another device: the passkey opens.
+      assert.match((await secondStep(user, new CookieClient(server.url), 'capable')).body, /id="passkey-assert"/);
     });
   });
 

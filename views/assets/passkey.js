@@ -17,9 +17,9 @@
   if (!supported) return;
 
   const optionsOf = (form) => JSON.parse(form.querySelector('script[type="application/json"]').textContent);
-  const fail = (form) => {
+  const fail = (form, message) => {
     const box = form.querySelector('[data-passkey-error]');
-    if (box) { box.textContent = form.dataset.failed || ''; box.hidden = false; }
+    if (box) { box.textContent = message || form.dataset.failed || ''; box.hidden = false; }
   };
   const send = (form, credential, pending) => {
     if (pending) form.elements.pending.value = pending;
@@ -64,7 +64,9 @@
   for (const form of document.querySelectorAll('form[data-passkey="register"]')) {
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      lib.startRegistration({ optionsJSON: optionsOf(form) }).then((credential) => send(form, credential), () => fail(form));
+      // A passkey of this account on this device already (the browser refuses the excluded credential): say so.
+      lib.startRegistration({ optionsJSON: optionsOf(form) }).then((credential) => send(form, credential), (err) =>
+        fail(form, err && err.code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED' ? form.dataset.already : undefined));
     });
   }
 })();
