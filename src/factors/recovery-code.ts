@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { enrolled, formInput } from './common.ts';
 import { FactorError, type Factor } from './types.ts';
+import { asciiDigits } from '../text.ts';
 
 /** 32 symbols without the look-alikes I, O, 0 and 1. */
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -24,9 +25,9 @@ export function newRecoveryCode(): string {
   return out.match(/.{4}/g)!.join('-');
 }
 
-/** What the user typed, as stored: upper case, without spaces and dashes. */
+/** What the user typed, as stored: digits of any script as ASCII, upper case, without spaces and dashes. */
 export function normalizeRecoveryCode(value: string): string {
-  return value.toUpperCase().replace(/[\s-]/g, '');
+  return asciiDigits(value).toUpperCase().replace(/[\s-]/g, '');
 }
 
 const canonical = normalizeRecoveryCode;

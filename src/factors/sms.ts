@@ -12,6 +12,7 @@ import { enrolled, formInput, OWNED_METHOD, pendingAuthenticator } from './commo
 import { maskPhone, SmsUnavailableError } from '../delivery/sms.ts';
 import { codeHasher, randomDigits } from './codes.ts';
 import { FactorError, type Factor, type FactorContext, type Pending, type Step } from './types.ts';
+import { asciiDigits } from '../text.ts';
 
 export const CODE_DIGITS = 6;
 const ATTEMPTS = 3;
@@ -45,7 +46,7 @@ export async function toE164(value: string): Promise<string | undefined> {
 }
 
 function cleanCode(code: string | undefined): string {
-  const cleaned = (code ?? '').replace(/[\s-]/g, '');
+  const cleaned = asciiDigits(code ?? '').replace(/[\s-]/g, '');
   if (!cleaned) throw new FactorError('invalid_input', 'factors.sms.codeRequired');
   if (!/^\d{6}$/.test(cleaned)) throw new FactorError('invalid_input', 'factors.sms.codeShape', { digits: CODE_DIGITS });
   return cleaned;

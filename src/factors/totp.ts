@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { enrolled, formInput, methodLabel, OWNED_METHOD, pendingAuthenticator } from './common.ts';
 import type { Config } from '../config.ts';
 import { FactorError, type Factor } from './types.ts';
+import { asciiDigits } from '../text.ts';
 
 export const PERIOD = 30;
 const ATTEMPTS = 5;
@@ -34,7 +35,7 @@ export function codeAt(seed: string, epochSeconds: number, digits: number): Prom
 
 /** Digits only, spaces allowed ("123 456"); anything else is not a code. */
 function cleanCode(code: string | undefined, digits: number): string {
-  const cleaned = (code ?? '').replace(/[\s-]/g, '');
+  const cleaned = asciiDigits(code ?? '').replace(/[\s-]/g, '');
   if (!cleaned) throw new FactorError('invalid_input', 'factors.totp.codeRequired');
   if (!new RegExp(`^\\d{${digits}}$`).test(cleaned)) throw new FactorError('invalid_input', 'factors.totp.codeShape', { digits });
   return cleaned;

@@ -7,6 +7,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
+import { PRINTABLE } from '../text.ts';
 import { passwordProblem } from '../factors/password.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
@@ -22,7 +23,7 @@ const EMAIL_MAX = 320;
 export const emailField = z.string('forms.emailRequired').trim().min(1, 'forms.emailRequired').max(EMAIL_MAX, 'forms.emailTooLong').pipe(z.email('forms.emailInvalid'));
 
 const signUpForm = z.object({
-  name: z.string().trim().max(NAME_MAX, 'signUp.nameTooLong').regex(/^[^\p{Cc}]*$/u, 'signUp.nameInvalid').optional(),
+  name: z.string().trim().max(NAME_MAX, 'signUp.nameTooLong').regex(PRINTABLE, 'signUp.nameInvalid').optional(),
   email: emailField,
   // Its length and content are passwordProblem's to judge (the body itself is size-limited).
   password: z.string('forms.passwordRequired').min(1, 'forms.passwordRequired'),

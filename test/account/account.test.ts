@@ -253,6 +253,9 @@ describe('the account page over HTTP', () => {
     const cases: [string, string, Record<string, string>, number, RegExp][] = [
       ['/account', '/account/profile', { name: 'x'.repeat(201) }, 400, /That name is too long/],
       ['/account', '/account/profile', { name: 'Bad\u0007Name' }, 400, /cannot be used/],
+      // A right-to-left override would show "Mallory\u202Egnp.exe" as "Mallory" + "exe.png" on every page and mail.
+      ['/account', '/account/profile', { name: 'Mallory\u202Egnp.exe' }, 400, /cannot be used/],
+      ['/account', '/account/profile', { name: 'Isolated\u2066name\u2069' }, 400, /cannot be used/],
       ['/account/email', '/account/email', { email: '' }, 400, /Enter the new email address/],
       ['/account/email', '/account/email', { email: 'not-an-email' }, 400, /Enter a valid email address/],
       ['/account/email', '/account/email', { email: `${'a'.repeat(400)}@example.com` }, 400, /too long/],

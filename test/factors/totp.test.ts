@@ -274,6 +274,18 @@ describe('authenticator apps (TOTP)', () => {
       assert.equal(passed(ahead), false);
     });
 
+    it('reads a code typed in Arabic-Indic or Devanagari digits as the same code', async () => {
+      for (const zero of [0x0660, 0x0966]) {
+        const { user, key } = await w.userWithApp();
+        const { browser, req, page } = await w.atCodeStep(user);
+        await awaitFreshStep(5);
+        const native = [...totpCode(key, nowSeconds())].map((d) => String.fromCodePoint(zero + Number(d))).join('');
+        assert.doesNotMatch(native, /[0-9]/, 'no ASCII digit is sent');
+        const claims = await w.toApp(browser, await w.submitCode(browser, page, native), req.checks);
+        assert.equal(claims.acr, MFA);
+      }
+    });
+
     it('accepts the code of the previous step', async () => {
       const { user, key } = await w.userWithApp();
       const { browser, req, page } = await w.atCodeStep(user);

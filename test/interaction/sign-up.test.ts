@@ -101,6 +101,9 @@ describe('sign-up and email verification', () => {
     assert.match(bad.answer.body, /id="email-error">Enter a valid email address/);
     assert.match(bad.answer.body, /id="name-error">Your name cannot contain control characters/);
     assert.match(bad.answer.body, /<input id="email"[^>]*aria-describedby="email-error"/);
+    const bidi = await signUp({ name: 'Mallory\u202Egnp.exe', email: 'bidi@example.com', password: 'a perfectly fine passphrase' });
+    assert.equal(bidi.answer.status, 400);
+    assert.match(bidi.answer.body, /id="name-error">Your name cannot contain control characters or text-direction marks/);
     const long = await signUp({ name: 'n'.repeat(201), email: `${'e'.repeat(320)}@example.com`, password: 'a perfectly fine passphrase' });
     assert.equal(long.answer.status, 400);
     assert.match(long.answer.body, /id="email-error">That email address is too long/);
