@@ -54,18 +54,23 @@ export function verifyEmailRoutes(deps: InteractionDeps): Router {
     page(ctx, 'mail-flows/verify-done.njk', { email: user.email, interaction: await liveInteraction(deps, spent.data?.interaction) });
   });
 
-  /** "Send a new link" from a dead link's page: the same answer whether or not the address has an account. */
+  /**
+   * "Send a new link", from a dead link's page or from "Check your email": the same answer whether or not
+   * the address has an account that still needs confirming (the link mails' limits apply: one a minute per
+   * account, a few an hour per address). From a sign-in, the new link leads back to it.
+   */
   router.post('/verify/resend', checked, async (ctx) => {
     const raw = ctx.state.form as Record<string, string>;
     const parsed = z.object({ email: emailField }).safeParse(raw);
     if (!parsed.success) return deadLink(ctx, { email: echo(raw.email, 320), errors: fieldErrors(parsed.error, t) }, 400);
     const { email } = parsed.data;
+    const interaction = await liveInteraction(deps, raw.interaction);
     const meta = requestMeta(ctx);
     inBackground(deps.log, 'verification mail', async () => {
       const user = await deps.store.users.findByEmail(email);
-      if (user) await mailVerificationLink(deps, user, meta);
+      if (user) await mailVerificationLink(deps, user, meta, interaction);
     });
-    page(ctx, 'mail-flows/verify-resent.njk', { email });
+    page(ctx, 'mail-flows/verify-resent.njk', { email, interaction });
   });
   return router;
 }

@@ -270,6 +270,30 @@ describe('sign-up and email verification', () => {
     assert.equal(Number(verified!.n), 1);
   });
 
+  it('"Check your email" sends a new link on request, once a minute, leading back to the sign-in it came from', async () => {
+    const email = 'resend.me@example.com';
+    const { browser, answer } = await signUp({ email, password: 'resend me a link please' });
+    assert.match(answer.body, /Check your email/);
+    const first = mailbox.link(await mailbox.next(email));
+    assert.match(answer.body, /id="resend-verification"/);
+    // Asked again at once: the same answer, but no second mail inside the minute.
+    const since = mailbox.messages.length;
+    const soon = await browser.submit(answer, '/verify/resend');
+    assert.equal(soon.status, 200);
+    assert.match(soon.body, /we sent it a new link/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(mailbox.messages.slice(since).filter((m) => m.to.includes(email)).length, 0, 'within the minute: nothing sent');
+    // After the minute, a new link that still returns to the sign-in; the first one is superseded.
+    await allowMail('verify', email);
+    const again = await browser.submit(soon, '/verify/resend');
+    assert.match(again.body, /id="resend-verification"/, 'and can be asked for again');
+    const fresh = mailbox.link(await mailbox.next(email, { since }));
+    assert.notEqual(fresh, first);
+    const done = await browser.submit(await browser.follow(fresh), '/verify');
+    assert.match(done.body, /Email confirmed/);
+    assert.match(done.body, /href="\/interaction\//, 'back to the sign-in it came from');
+  });
+
   it('gives an expired link a clear page whose form sends a new link', async () => {
     const email = 'elle@example.com';
     await signUp({ email, password: 'elle waited too long' });
