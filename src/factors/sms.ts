@@ -20,11 +20,14 @@ const ATTEMPTS = 3;
 const input = z.object({
   phone: z.string().max(100).optional(),
   code: z.string().max(100).optional(),
+  /** While adding a phone: "Send a new code" to the number given. */
+  resend: z.literal('1').optional(),
 }).loose();
 
 export interface SmsInput {
   phone?: string | undefined;
   code?: string | undefined;
+  resend?: '1' | undefined;
 }
 
 /** Kinds of number that cannot take a text message (libphonenumber-js's number types). */
@@ -117,6 +120,8 @@ export const sms: Factor<'sms', SmsInput> = {
         if (mine.some((a) => a.data.phone === phone)) throw new FactorError('invalid_input', 'factors.sms.phoneTaken');
         return codeStep(ctx, { stage: 'code', ...(await sendCode(ctx, user.id, phone)) });
       }
+      // A new code to the same number, within the resend limits (FactorError 'limited' keeps the one sent).
+      if (given.resend) return codeStep(ctx, { stage: 'code', ...(await sendCode(ctx, user.id, String(p.data.phone))) });
       checkCode(ctx, p, cleanCode(given.code));
       const phone = String(p.data.phone);
       return ctx.store.authenticators.insert({ userId: user.id, kind: 'sms', label: maskPhone(phone), data: { phone } });

@@ -255,6 +255,42 @@ describe('codes by text message', { concurrency: true }, () => {
             assert.ok(!security.body.includes(shown), `the full number never shows (${shown})`);
           }
         });
+
+        it('can send a new code to the number being added (not within the interval), and go back to use another number', async () => {
+          const { user, browser, page } = await readyToAddPhone();
+          const since = receiver.messages.length;
+          const codePage = await post(browser, page, '/account/two-step/sms', { phone: user.phone });
+          const first = await theText(user.phone, since);
+          assert.match(codePage.body, /id="sms-resend"/);
+          assert.match(codePage.body, /id="sms-change-number"[^>]*>Use another number</);
+
+          const soon = await post(browser, codePage, '/account/two-step/sms', { resend: '1' });
+          assert.equal(soon.status, 400);
+          assert.match(soon.body, /A code was sent just now\. Wait 10 seconds/);
+          assert.equal(textsTo(user.phone, since).length, 1, 'no second text inside the interval');
+
+          // The interval over (its counter cleared rather than waited for): a new code, and the first one is dead.
+          await knex()('counters').where({ key: `sms:interval:${user.id}` }).delete();
+          const before = receiver.messages.length;
+          const fresh = await post(browser, soon, '/account/two-step/sms', { resend: '1' });
+          assert.equal(fresh.status, 200, fresh.body.slice(0, 300));
+          const second = await theText(user.phone, before);
+          let last = fresh;
+          if (first.code !== second.code) {
+            last = await post(browser, fresh, '/account/two-step/sms', { code: first.code });
+            assert.equal(last.status, 400);
+            assert.deepEqual(await smsMethods(user.id), [], 'the first code adds nothing');
+          }
+          const done = await browser.submit(last, '/account/two-step/sms', { code: second.code });
+          assert.equal(done.status, 200, done.body.slice(0, 300));
+          assert.equal((await smsMethods(user.id)).length, 1);
+
+          // "Use another number" starts again at the phone form.
+          const again = await readyToAddPhone();
+          const other = await post(again.browser, again.page, '/account/two-step/sms', { phone: again.user.phone });
+          const back = await again.browser.follow(/id="sms-change-number"[^>]*href="([^"]+)"|href="([^"]+)"[^>]*id="sms-change-number"/.exec(other.body)!.slice(1).find(Boolean)!);
+          assert.match(back.body, /name="phone"/);
+        });
       });
 
       describe('signing in', () => {
