@@ -4,7 +4,6 @@
  * sign-in in progress goes, the owner is alerted about a sign-in on a new device, and grant.ts hands
  * oidc-provider the login with the level derived from the proofs.
  */
-import { factorFor, isStepKind } from '../factors/index.ts';
 import type { Amr } from '../factors/types.ts';
 import { networkPrefix } from '../http/ip.ts';
 import { maskIp } from '../account/place.ts';
@@ -15,6 +14,7 @@ import { grantLogin } from './grant.ts';
 import { levelOf } from '../security/level.ts';
 import { inBackground } from '../mail-flows/mail-links.ts';
 import { offerPasskey, shouldOfferPasskey } from './passkey-offer.ts';
+import { showRecoveryLeft, usedRecoveryCode } from './recovery-notice.ts';
 import { stepBinding, type SignInState } from './state.ts';
 import { requestMeta } from '../http/request-meta.ts';
 
@@ -45,7 +45,7 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
   });
   // A recovery code (the backup method) is a last resort: its use is always news, on a known device too,
   // with how many are left.
-  const recovery = proofs.some((p) => isStepKind(p.kind) && factorFor(p.kind).backsUp);
+  const recovery = usedRecoveryCode(state);
   const left = recovery ? await deps.store.codes.countLive('recovery_code', user.id) : 0;
   if (recovery) {
     await deps.events.record({ type: 'recovery_code.used', userId: user.id, ...meta, details: { left, client: details.params.client_id } });
@@ -66,6 +66,7 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
       });
     });
   }
+  if (recovery) return showRecoveryLeft(deps, ctx, state);
   if (state.passkeyCapable && (await shouldOfferPasskey(deps, ctx, state, deviceHash(id)))) return offerPasskey(deps, ctx, state);
   await grantLogin(ctx, deps.provider(), { accountId: user.id, proofs, requirement, extraAmr });
 }

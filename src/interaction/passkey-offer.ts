@@ -5,15 +5,15 @@
  * (as on the account page), and the sign-in is granted only after the answer.
  */
 import { factorContext } from '../factors/index.ts';
-import { type Pending, type Proof } from '../factors/types.ts';
+import type { Pending } from '../factors/types.ts';
 import { runPending } from '../factors/pending.ts';
 import { webauthn as passkeys } from '../factors/webauthn.ts';
 import { notify } from '../account/notify.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { deviceCookie, deviceHash, hereOf } from '../security/device.ts';
-import { grantLogin } from './grant.ts';
-import { highestReachable, levelOf, meets, satisfies } from '../security/level.ts';
+import { grantWaiting } from './waiting.ts';
+import { highestReachable, levelOf, satisfies } from '../security/level.ts';
 import { loadSignIn, methodsOf, saveSignIn, stepBinding, type SignInState } from './state.ts';
 
 /** Offer a passkey at the end of this sign-in? (The browser reported a platform authenticator before.) */
@@ -84,15 +84,7 @@ export function answerPasskeyOffer(deps: InteractionDeps) {
     } else if (form.choice === 'never' && id) {
       await deps.store.devices.declinePasskeyOffer(user.id, deviceHash(id));
     }
-    // One answer grants the sign-in, once: the record is taken out, and its proofs must still meet it.
-    const finished = await deps.store.progress.takeComplete(details.uid);
-    if (!finished || finished.userId !== user.id || !meets(finished.proofs as Proof[], state.requirement)) {
-      ctx.status = 303;
-      return ctx.redirect(`/interaction/${details.uid}`);
-    }
-    await deps.store.pending.dropFor(stepBinding(details.uid));
-    await grantLogin(ctx, deps.provider(), {
-      accountId: user.id, proofs: finished.proofs as Proof[], requirement: state.requirement, extraAmr: state.requirement.rba ? ['rba'] : [],
-    });
+    // One answer grants the sign-in, once.
+    await grantWaiting(deps, ctx, state);
   };
 }

@@ -6,6 +6,7 @@ import { endWithError } from './grant.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { loadInteraction } from './load.ts';
 import { answerPasskeyOffer, showOfferAgain } from './passkey-offer.ts';
+import { continueAfterRecovery, showRecoveryLeftAgain } from './recovery-notice.ts';
 import { passkeyOptions, passkeySignInStep, renderLogin, signIn } from './sign-in.ts';
 import { giveUp, pendingStatus, resend, showMethods, showSecondStep, verifySecondStep } from './second-step.ts';
 import { isStepUp, startStepUp } from './step-up.ts';
@@ -19,7 +20,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (c.state.details.prompt.name === 'login') {
       // A second step in progress continues; a session whose level is too low steps up; else the password.
       const progress = await deps.store.progress.find(c.state.details.uid);
-      if (progress?.complete && (await showOfferAgain(deps, c))) return;
+      if (progress?.complete && ((await showRecoveryLeftAgain(deps, c)) || (await showOfferAgain(deps, c)))) return;
       if (progress && !progress.complete) return c.redirect(`/interaction/${c.params.uid}/verify`);
       if (isStepUp(c) && (await startStepUp(deps, c))) return;
       return renderLogin(deps, c);
@@ -37,6 +38,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/passkey/options', form, loadInteraction(deps, 'login'), passkeyOptions(deps));
   router.post('/passkey', form, loadInteraction(deps, 'login'), passkeySignInStep(deps));
   router.post('/passkey-offer', form, loadInteraction(deps, 'login'), answerPasskeyOffer(deps));
+  router.post('/continue', form, loadInteraction(deps, 'login'), continueAfterRecovery(deps));
   router.post('/confirm', form, loadInteraction(deps, 'consent'), confirm(deps));
   router.post('/abort', form, loadInteraction(deps), async (ctx) => {
     const c = ctx as InteractionContext;

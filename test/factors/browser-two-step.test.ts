@@ -164,6 +164,8 @@ describe('two-step verification in Chromium', () => {
     await third.page.getByRole('link', { name: 'Use a recovery code' }).click();
     await third.page.getByLabel('Enter one of your recovery codes').fill(code!.toLowerCase());
     await third.page.getByRole('button', { name: 'Verify' }).click();
+    await third.page.getByText('You have 9 recovery codes left.').waitFor();
+    await third.page.getByRole('button', { name: 'Continue to' }).click();
     claims = await atApp(third.page, third.callbacks, req.checks);
     assert.equal(claims.acr, MFA);
     assert.deepEqual(amrOf(claims), new Set(['pwd', 'otp', 'mfa']));

@@ -163,10 +163,17 @@ describe('recovery codes', () => {
       assert.equal(await codesLeft(user.id), 10);
     });
 
-    it('signs in at mfa with amr otp and mfa, spends the code (9 left) and refuses it the second time', async () => {
+    it('signs in at mfa with amr otp and mfa, spends the code (9 left, said on the page) and refuses it the second time', async () => {
       const { user, codes } = await userWithCodes();
       const { browser, req, page } = await atRecoveryStep(user);
-      const claims = await toApp(browser, await submitCode(browser, page, codes[0]!), req.checks);
+      const notice = await submitCode(browser, page, codes[0]!);
+      assert.equal(notice.stoppedAt, undefined, 'not at the app before the notice');
+      assert.match(notice.body, /id="recovery-left">You have 9 recovery codes left\./);
+      assert.doesNotMatch(notice.body, /Make new recovery codes/, 'nine is not few');
+      // A reload shows the same notice; the sign-in is granted only by "Continue".
+      const reloaded = await browser.follow(notice.url);
+      assert.match(reloaded.body, /You have 9 recovery codes left\./);
+      const claims = await toApp(browser, notice, req.checks);
       assert.equal(claims.acr, MFA);
       const amr = (claims.amr ?? []) as string[];
       for (const value of ['pwd', 'otp', 'mfa']) assert.ok(amr.includes(value), `amr has ${value}: ${amr.join(',')}`);
@@ -208,6 +215,22 @@ describe('recovery codes', () => {
       assert.equal(done.status, 200);
       assert.match(done.body, /Your account was signed out everywhere/);
       assert.notEqual((await browser.request('/account/activity')).status, 200, 'the browser that used the code is signed out');
+    });
+
+    it('says when few are left, with where to make new ones, and when the last one was used', async () => {
+      const user = await newUser();
+      await addQuestion(store(), (s) => server.server.services.hasher.hash(s), user.id);
+      await addTotp(store(), user.id);
+      const codes = await addRecoveryCodes(store(), user.id, 2);
+      const first = await atRecoveryStep(user);
+      const few = await submitCode(first.browser, first.page, codes[0]!);
+      assert.match(few.body, /You have 1 recovery code left\./);
+      assert.match(few.body, /Make new recovery codes[^<]*<a href="\/account\/security">/);
+      await toApp(first.browser, few, first.req.checks);
+      const last = await atRecoveryStep(user);
+      const none = await submitCode(last.browser, last.page, codes[1]!);
+      assert.match(none.body, /That was your last recovery code\./);
+      await toApp(last.browser, none, last.req.checks);
     });
 
     it('accepts a code typed in lower case, or without dashes', async () => {

@@ -141,8 +141,11 @@ export async function addRecoveryCodes(store: StoreLike, userId: string, count =
 /** A page the cookie client stopped at, or the redirect URI it was sent to. */
 export type Browsed = Page & { stoppedAt?: string };
 
-/** The sign-in left the second step: at the app, or at its consent page on the way there. */
-export const leftSecondStep = (page: Browsed) => !!page.stoppedAt || /\/confirm"/.test(page.body);
+/** After a recovery code: "You have N recovery codes left", with "Continue" to the app. */
+export const recoveryNotice = (page: Browsed) => !page.stoppedAt && /\/continue"/.test(page.body);
+
+/** The sign-in left the second step: at the app, or at the recovery-codes notice or the consent page on the way there. */
+export const leftSecondStep = (page: Browsed) => !!page.stoppedAt || /\/confirm"/.test(page.body) || recoveryNotice(page);
 
 /**
  * Through the consent page when it is shown, back at the app's redirect URI with a code; the claims of the
@@ -150,6 +153,7 @@ export const leftSecondStep = (page: Browsed) => !!page.stoppedAt || /\/confirm"
  */
 export async function throughToApp(browser: CookieClient, page: Browsed, rp: RelyingParty, checks: Parameters<RelyingParty['callback']>[1]) {
   let p = page;
+  if (recoveryNotice(p)) p = await browser.submit(p, '/continue');
   if (!p.stoppedAt && /\/confirm"/.test(p.body)) p = await browser.submit(p, '/confirm');
   const at = p.stoppedAt;
   assert.ok(at && at.startsWith(rp.redirectUri), `back at the app, got ${p.status} at ${p.url}: ${p.body.slice(0, 300)}`);
