@@ -6,6 +6,7 @@ import * as revokedGrants from './004_revoked_grants.ts';
 import * as pendingStatus from './005_pending_status.ts';
 import * as consents from './006_consents.ts';
 import * as platformUnknown from './007_platform_unknown.ts';
+import * as keepSignedIn from './008_keep_signed_in.ts';
 
 export interface Migration {
   name: string;
@@ -21,4 +22,5 @@ export const migrations: Migration[] = [
   { name: '005_pending_status', ...pendingStatus },
   { name: '006_consents', ...consents },
   { name: '007_platform_unknown', ...platformUnknown },
+  { name: '008_keep_signed_in', ...keepSignedIn },
 ];

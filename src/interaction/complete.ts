@@ -68,5 +68,5 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
   }
   if (recovery) return showRecoveryLeft(deps, ctx, state);
   if (state.passkeyCapable && (await shouldOfferPasskey(deps, ctx, state, deviceHash(id)))) return offerPasskey(deps, ctx, state);
-  await grantLogin(ctx, deps.provider(), { accountId: user.id, proofs, requirement, extraAmr });
+  await grantLogin(ctx, deps.provider(), { accountId: user.id, proofs, requirement, extraAmr, remember: state.keepSignedIn });
 }

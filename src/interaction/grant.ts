@@ -17,13 +17,15 @@ export interface Grant {
   requirement: Requirement;
   /** amr values earned by how the sign-in was decided rather than by a proof (`rba`). */
   extraAmr?: readonly Amr[];
+  /** A long session cookie ("Keep me signed in", the default), or false for one that ends with the browser. */
+  remember?: boolean;
 }
 
 export type LoginResult = {
   accountId: string;
   acr: Acr;
   amr: Amr[];
-  remember: true;
+  remember: boolean;
   /** auth_time: this moment, also when the consent step re-applies the login. */
   ts: number;
 };
@@ -34,7 +36,7 @@ export function loginResult(grant: Grant): LoginResult {
     throw new Error(`refused to grant a sign-in below its requirement (${grant.requirement.acr})`);
   }
   const { acr, amr } = levelOf(grant.proofs, grant.extraAmr);
-  return { accountId: grant.accountId, acr, amr: [...amr], remember: true, ts: Math.floor(Date.now() / 1000) };
+  return { accountId: grant.accountId, acr, amr: [...amr], remember: grant.remember ?? true, ts: Math.floor(Date.now() / 1000) };
 }
 
 /**

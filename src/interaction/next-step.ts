@@ -59,7 +59,7 @@ export async function candidates(deps: InteractionDeps, state: SignInState): Pro
 }
 
 /** After the first factor: complete the sign-in, or ask for a second step. */
-export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable: boolean | null = null): Promise<void> {
+export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable: boolean | null = null, keepSignedIn = true): Promise<void> {
   const methods = await methodsOf(deps, user);
   const policy = {
     preference: user.verificationPreference, hasPossession: methods.some((m) => isPossession(m.factor)), hasSecondStep: methods.length > 0,
@@ -68,7 +68,7 @@ export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionCo
   // The risk rules decide only where they can: "only when risky", with a method to ask for, after a password.
   const risk: RiskReason[] = riskDecides(policy) ? assessRisk(await gatherRisk(deps, ctx, user), deps.config.risk) : [];
   const requirement = requirementFor(requestedAcr(ctx), { ...policy, riskReasons: risk });
-  await proceed(deps, ctx, { user, proofs, requirement, reasons: requirement.secondStep ? risk : [], passkeyCapable });
+  await proceed(deps, ctx, { user, proofs, requirement, reasons: requirement.secondStep ? risk : [], passkeyCapable, keepSignedIn });
 }
 
 /** Completes the sign-in when the proofs are enough; else keeps them and sends the browser to the second step. */

@@ -38,6 +38,7 @@ export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extr
   ctx.type = 'html';
   ctx.body = deps.render('interaction/login.njk', {
     reauth: confirmsForAccount(details),
+    remember: ctx.state.form?.remember === 'yes',
     uid: details.uid,
     csrf: deps.csrf.token(ctx),
     clientName: ctx.state.clientName,
@@ -83,7 +84,8 @@ export function signIn(deps: InteractionDeps) {
 
     // The page's script says whether this device has a platform authenticator (a passkey may be offered).
     const capability = ctx.state.form.passkey;
-    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], capability === 'capable' ? true : capability === 'incapable' ? false : null);
+    const platform = capability === 'capable' ? true : capability === 'incapable' ? false : null;
+    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], platform, ctx.state.form.remember === 'yes');
   };
 }
 
@@ -145,6 +147,6 @@ export function passkeySignInStep(deps: InteractionDeps) {
       return renderLogin(deps, ctx, { error: t(err.messageKey, err.vars) });
     }
     if (!outcome.value) throw new Error('a passkey check that neither proved nor failed');
-    await afterFirstFactor(deps, ctx, owner!.user, [outcome.value], true);
+    await afterFirstFactor(deps, ctx, owner!.user, [outcome.value], true, form.remember === 'yes');
   };
 }

@@ -21,6 +21,8 @@ export interface SignInState {
    * found none (false), or never said (null: no script ran, or a step-up without the sign-in page).
    */
   passkeyCapable: boolean | null;
+  /** "Keep me signed in" was ticked: a long session cookie; else one that ends when the browser closes. */
+  keepSignedIn: boolean;
 }
 
 const loaded = new WeakMap<User, Promise<Method[]>>();
@@ -53,6 +55,7 @@ export async function loadSignIn(deps: InteractionDeps, uid: string, complete: b
     requirement: progress.requirement as unknown as Requirement,
     reasons: progress.reasons as RiskReason[],
     passkeyCapable: progress.passkeyCapable,
+    keepSignedIn: progress.keepSignedIn,
   };
 }
 
@@ -60,6 +63,6 @@ export async function loadSignIn(deps: InteractionDeps, uid: string, complete: b
 export async function saveSignIn(deps: InteractionDeps, uid: string, state: SignInState, complete: boolean): Promise<void> {
   await deps.store.progress.start({
     interactionUid: uid, userId: state.user.id, proofs: state.proofs, reasons: state.reasons,
-    requirement: { ...state.requirement }, passkeyCapable: state.passkeyCapable, complete,
+    requirement: { ...state.requirement }, passkeyCapable: state.passkeyCapable, keepSignedIn: state.keepSignedIn, complete,
   }, deps.config.twoStep.stepTtlSeconds);
 }

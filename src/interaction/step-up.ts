@@ -34,6 +34,8 @@ export async function startStepUp(deps: InteractionDeps, ctx: InteractionContext
   });
   // Already enough: nothing to step up to, and a sign-in nobody took part in would misstate auth_time.
   if (meets(proofs, requirement)) return false;
-  await proceed(deps, ctx, { user, proofs, requirement, reasons: [], passkeyCapable: null });
+  // The session keeps its kind of cookie: one that ends with the browser stays so after the step-up.
+  const current = session.uid ? await deps.provider().Session.findByUid(session.uid) : undefined;
+  await proceed(deps, ctx, { user, proofs, requirement, reasons: [], passkeyCapable: null, keepSignedIn: !current?.transient });
   return true;
 }

@@ -19,5 +19,6 @@ export async function grantWaiting(deps: InteractionDeps, ctx: InteractionContex
   await deps.store.pending.dropFor(stepBinding(details.uid));
   await grantLogin(ctx, deps.provider(), {
     accountId: state.user.id, proofs: finished.proofs as Proof[], requirement: state.requirement, extraAmr: state.requirement.rba ? ['rba'] : [],
+    remember: state.keepSignedIn,
   });
 }

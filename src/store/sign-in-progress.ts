@@ -21,18 +21,20 @@ export interface Progress<P = StoredProof, R = Record<string, unknown>> {
   requirement: R;
   /** The browser has a platform authenticator: true, false, or null when its script never said. */
   passkeyCapable: boolean | null;
+  /** "Keep me signed in": a long session cookie, or one that ends with the browser. */
+  keepSignedIn: boolean;
   /** Every proof needed is there; only the passkey offer is still on screen. */
   complete: boolean;
 }
 
 interface Row {
   interaction_uid: string; user_id: string; proofs: StoredProof[]; reasons: string[];
-  requirement: Record<string, unknown>; passkey_capable: boolean | null; complete: boolean; expires_at: Date;
+  requirement: Record<string, unknown>; passkey_capable: boolean | null; keep_signed_in: boolean; complete: boolean; expires_at: Date;
 }
 
 const toProgress = (r: Row): Progress => ({
   interactionUid: r.interaction_uid, userId: r.user_id, proofs: r.proofs, reasons: r.reasons, requirement: r.requirement,
-  passkeyCapable: r.passkey_capable, complete: r.complete,
+  passkeyCapable: r.passkey_capable, keepSignedIn: r.keep_signed_in, complete: r.complete,
 });
 
 export function signInProgressRepository(db: Db) {
@@ -40,13 +42,13 @@ export function signInProgressRepository(db: Db) {
     /** Starts (or restarts, after the password again) the record of a sign-in. */
     async start(p: Progress<object, object>, ttlSeconds: number): Promise<void> {
       await db.raw(
-        `insert into sign_in_progress (interaction_uid, user_id, proofs, reasons, requirement, passkey_capable, complete, expires_at)
-         values (?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, now() + make_interval(secs => ?))
+        `insert into sign_in_progress (interaction_uid, user_id, proofs, reasons, requirement, passkey_capable, keep_signed_in, complete, expires_at)
+         values (?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?, now() + make_interval(secs => ?))
          on conflict (interaction_uid) do update set user_id = excluded.user_id, proofs = excluded.proofs,
-           reasons = excluded.reasons, requirement = excluded.requirement, passkey_capable = excluded.passkey_capable,
+           reasons = excluded.reasons, requirement = excluded.requirement, passkey_capable = excluded.passkey_capable, keep_signed_in = excluded.keep_signed_in,
            complete = excluded.complete, expires_at = excluded.expires_at`,
         [p.interactionUid, p.userId, JSON.stringify(p.proofs), JSON.stringify(p.reasons), JSON.stringify(p.requirement),
-          p.passkeyCapable, p.complete, ttlSeconds],
+          p.passkeyCapable, p.keepSignedIn, p.complete, ttlSeconds],
       );
     },
     /** Takes the finished record out (the passkey offer answered): for exactly one caller. */

@@ -23,6 +23,11 @@
   };
   const send = (form, credential, pending) => {
     if (pending) form.elements.pending.value = pending;
+    // "Keep me signed in" lives in the password form; a passkey sign-in carries the same choice.
+    for (const input of form.querySelectorAll('input[data-remember-from]')) {
+      const box = document.getElementById(input.dataset.rememberFrom);
+      input.value = box && box.checked ? 'yes' : '';
+    }
     form.elements.credential.value = JSON.stringify(credential);
     form.submit();
   };
