@@ -1,73 +1,19 @@
 #!/usr/bin/env node
 /**
- * `latchkey` — administer clients, users and keys. Reads the same configuration as the server, so it acts
- * on the same database. On the embedded database, while a server runs, the command runs inside it.
+ * `latchkey` — administer clients, users and keys. Help and usage errors are answered from the command table
+ * alone, at once; only a command to run loads the configuration, the database and the server's code.
  */
-import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
-import { loadConfigOrExplain } from '../config.ts';
-import { createLogger } from '../log.ts';
-import { createServices, type Services } from '../services.ts';
-import { adminSocketPath, callAdminSocket, serveAdminSocket, SocketBusyError, socketAlive } from './socket.ts';
-import { runCommand } from './commands.ts';
+import { readCommandLine } from './command-table.ts';
 
-let stdinText: string | undefined;
-const readStdin = async () => (stdinText ??= process.stdin.isTTY ? '' : readFileSync(0, 'utf8'));
-
-async function main(argv: string[], attempt = 0): Promise<number> {
-  if (attempt > 5) {
-    process.stderr.write('latchkey: the embedded database stays busy; try again\n');
-    return 1;
+async function main(argv: string[]): Promise<number> {
+  const line = readCommandLine(argv);
+  if (!('kind' in line)) {
+    process.stdout.write(line.stdout);
+    process.stderr.write(line.stderr);
+    return line.code;
   }
-  const config = loadConfigOrExplain();
-  if (!config) return 2;
-  if (!config.database.url) {
-    const socket = adminSocketPath(config.database.dataDir);
-    if (await socketAlive(socket)) {
-      const needsStdin = argv.includes('--password-stdin');
-      let res;
-      try {
-        res = await callAdminSocket(socket, argv, needsStdin ? await readStdin() : '');
-      } catch {
-        // The holder went away between our check and our call (a CLI that just finished): try again.
-        await new Promise((r) => setTimeout(r, 100));
-        return main(argv, attempt + 1);
-      }
-      process.stdout.write(res.stdout);
-      process.stderr.write(res.stderr);
-      return res.code;
-    }
-  }
-  const log = createLogger(config.log.level === 'silent' ? 'silent' : 'warn', pino.destination(2));
-  // On the embedded database this process first takes the admin socket, then opens the database: it is
-  // the database's only user, and another CLI started meanwhile sends its command here instead.
-  let socket: import('node:net').Server | undefined;
-  let servicesReady!: (s: Services) => void;
-  const ready = new Promise<Services>((resolve) => (servicesReady = resolve));
-  if (!config.database.url) {
-    try {
-      socket = await serveAdminSocket(() => ready, adminSocketPath(config.database.dataDir));
-    } catch (err) {
-      if (err instanceof SocketBusyError) return main(argv, attempt + 1);
-      throw err;
-    }
-  }
-  const services = createServices(config, { log });
-  servicesReady(services);
-  try {
-    if (argv[0] !== 'migrate' && argv[0] !== 'help' && argv.length) await services.database.migrate();
-    const res = await runCommand(argv, services, { stdin: readStdin });
-    process.stdout.write(res.stdout);
-    process.stderr.write(res.stderr);
-    return res.code;
-  } catch (err) {
-    process.stderr.write(`latchkey: cannot reach the database: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    // Let commands other processes sent here finish before the database closes.
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
-    await services.database.close().catch(() => {});
-  }
+  const { runCli } = await import('./run-cli.ts');
+  return runCli(argv, line.name);
 }
 
 main(process.argv.slice(2)).then(

@@ -9,16 +9,21 @@ import { AppError } from '../errors.ts';
 import { passwordProblem } from '../factors/password.ts';
 import { checkedForm } from '../http/csrf.ts';
 import type { Csrf } from '../http/csrf.ts';
+import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import type { Render } from '../http/render.ts';
 import type { Services } from '../services.ts';
 import { DuplicateEmailError } from '../store/users.ts';
 import { requestMeta } from '../http/request-meta.ts';
 
+const NAME_MAX = 200;
+const EMAIL_MAX = 320;
+
 const setupForm = z.object({
   token: z.string().min(1).max(200),
-  email: z.email('setup.emailInvalid').max(320, 'signIn.emailTooLong'),
-  name: z.string().trim().max(200, 'setup.nameTooLong').optional(),
-  password: z.string().max(1024, 'signIn.passwordTooLong'),
+  name: z.string().trim().max(NAME_MAX, 'setup.nameTooLong').optional(),
+  email: z.string('forms.emailRequired').trim().min(1, 'forms.emailRequired').max(EMAIL_MAX, 'forms.emailTooLong').pipe(z.email('setup.emailInvalid')),
+  // Its length and content are passwordProblem's to judge (the body itself is size-limited).
+  password: z.string('forms.passwordRequired').min(1, 'forms.passwordRequired'),
 });
 
 /** Issues a fresh setup link when no admin exists (earlier links die). Returns the URL, or undefined. */
@@ -31,31 +36,31 @@ export async function issueSetupLink(services: Services): Promise<string | undef
 export function setupRoutes(services: Services, render: Render, csrf: Csrf): Router {
   const router = new Router();
   const checked = checkedForm(csrf);
-  const gone = () => new AppError('setup.link_invalid', 404, 'This setup link has expired or was already used. Restart Latchkey for a new one, or use "latchkey users add --admin".');
-
-  const page = (ctx: Context, vars: Record<string, unknown>) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = 'html';
-    ctx.body = render('admin/setup.njk', { csrf: csrf.token(ctx), ...vars });
-  };
+  const page = pageRenderer(render, csrf);
+  const { t } = render;
+  const gone = () => new AppError('setup.link_invalid', 404, 'This setup link has expired or was already used. Restart Latchkey for a new one, or add an administrator with the command-line tool (users add --admin).');
+  const form = (ctx: Context, vars: { token: string; name?: string; email?: string; errors?: FieldErrors }, status = 200) =>
+    page(ctx, 'admin/setup.njk', vars, status);
 
   router.get('/setup', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
-    page(ctx, { token });
+    form(ctx, { token });
   });
 
   router.post('/setup', checked, async (ctx) => {
     const raw = ctx.state.form as Record<string, string>;
-    const parsed = setupForm.safeParse(raw);
     const token = raw.token ?? '';
     if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
-    const issue = parsed.success ? passwordProblem(parsed.data.password, parsed.data) : { key: parsed.error.issues[0]!.message };
-    const problem = issue && render.t(issue.key, issue.vars);
-    if (!parsed.success || problem) {
-      ctx.status = 400;
-      return page(ctx, { token, email: raw.email?.slice(0, 320), name: raw.name?.slice(0, 200), error: problem });
+    // Every problem at once, each next to its field; what was typed comes back, except the password.
+    const parsed = setupForm.safeParse(raw);
+    const errors = parsed.success ? {} : fieldErrors(parsed.error, t);
+    if (!errors.password) {
+      const problem = passwordProblem(raw.password ?? '', { email: raw.email, name: raw.name });
+      if (problem) errors.password = t(problem.key, problem.vars);
     }
+    const again = (errs: FieldErrors) => form(ctx, { token, name: echo(raw.name, NAME_MAX), email: echo(raw.email, EMAIL_MAX), errors: errs }, 400);
+    if (!parsed.success || errors.password) return again(errors);
     const { email, name, password } = parsed.data;
     let user;
     try {
@@ -64,14 +69,11 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
       });
     } catch (err) {
       if (!(err instanceof DuplicateEmailError)) throw err;
-      ctx.status = 400;
-      return page(ctx, { token, email, name, error: render.t('setup.emailTaken') });
+      return again({ email: t('setup.emailTaken') });
     }
     if (!user) throw gone();
     await services.events.record({ type: 'admin.setup', userId: user.id, ...requestMeta(ctx) });
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = 'html';
-    ctx.body = render('admin/setup-done.njk', { email: user.email });
+    page(ctx, 'admin/setup-done.njk', { email: user.email });
   });
   return router;
 }

@@ -1,0 +1,98 @@
+/**
+ * Every `latchkey` command, declared once: its summary, operand and options with their help. The parser,
+ * the usage and each command's `--help` are made from this table (command-line.ts), and commands.ts must
+ * implement exactly these names. It imports nothing heavy, so help and usage errors answer at once.
+ */
+import { parseCommandLine, UsageError, usageErrorText, type CommandTable, type ParsedCommand } from './command-line.ts';
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const JSON_OPTION = { json: { type: 'boolean', help: 'print the result as JSON' } } as const;
+
+// The lists of values below are the ones src/oidc/clients.ts and the key configuration accept (a test
+// compares them); they are written out so that `--help` does not load the server's code.
+export const COMMANDS = {
+  migrate: {
+    summary: 'apply database migrations (the server also does at start)',
+    options: {},
+  },
+  'users add': {
+    summary: 'create a user, with the password read from standard input',
+    options: {
+      email: { type: 'string', value: 'E', help: 'their email address (unique, in any case)', required: true },
+      name: { type: 'string', value: 'N', help: 'their name' },
+      admin: { type: 'boolean', help: 'give them the admin role' },
+      'password-stdin': {
+        type: 'boolean', help: 'read the password from standard input (its first line)',
+        required: 'the password is read from standard input, never from the command line',
+      },
+      ...JSON_OPTION,
+    },
+  },
+  'users list': {
+    summary: 'list users',
+    options: { ...JSON_OPTION },
+  },
+  'clients add': {
+    summary: 'register a client (an application whose users sign in here) and print its client_id and, once, its client_secret',
+    options: {
+      name: { type: 'string', value: 'N', help: 'the application\'s name, shown to its users', required: true },
+      'redirect-uri': { type: 'string', multiple: true, value: 'U', help: 'where users return after signing in: absolute and exact, no wildcards or fragments, https except on loopback' },
+      'post-logout-redirect-uri': { type: 'string', multiple: true, value: 'U', help: 'where users may be sent after signing out' },
+      'backchannel-logout-uri': { type: 'string', value: 'U', help: 'where logout tokens are posted (back-channel logout)' },
+      'grant-type': {
+        type: 'string', multiple: true, value: 'T',
+        help: 'one of authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code (default: authorization_code with refresh_token)',
+      },
+      public: { type: 'boolean', help: 'a single-page or native app: no secret, PKCE required' },
+      'auth-method': {
+        type: 'string', value: 'M',
+        help: 'token endpoint authentication, one of client_secret_basic, client_secret_post, client_secret_jwt, none (default: client_secret_basic; none with --public)',
+      },
+      'no-pkce': { type: 'boolean', help: 'let an older server app skip PKCE until it can send a code challenge (not for public clients)' },
+      'first-party': { type: 'boolean', help: 'an application of the same operator: its users are not asked for consent' },
+      'skip-consent': { type: 'boolean', help: 'the same as --first-party' },
+      'id-token-alg': { type: 'string', value: 'A', help: 'ID token signing algorithm, one of RS256, ES256, EdDSA (default: RS256)' },
+      'minimum-acr': { type: 'string', value: 'L', help: 'the lowest level the client accepts, one of urn:latchkey:acr:1fa, urn:latchkey:acr:mfa, phr' },
+      'resource-server': { type: 'boolean', help: 'an API that may introspect tokens issued to other clients (confidential clients only)' },
+      ...JSON_OPTION,
+    },
+  },
+  'clients list': {
+    summary: 'list clients (never their secrets)',
+    options: { ...JSON_OPTION },
+  },
+  'clients remove': {
+    summary: 'remove a client',
+    operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
+    options: {},
+  },
+  'keys list': {
+    summary: 'list signing keys and their state',
+    options: { ...JSON_OPTION },
+  },
+  'keys rotate': {
+    summary: 'make a new signing key active per algorithm; the old ones stay in the JWKS until the tokens they signed have expired',
+    options: {
+      alg: { type: 'string', multiple: true, value: 'A', help: 'rotate only this algorithm\'s key, one of RS256, ES256, EdDSA (default: every configured one)' },
+      ...JSON_OPTION,
+    },
+  },
+} as const satisfies CommandTable;
+
+export type CommandName = keyof typeof COMMANDS;
+
+/** Reads the command line; a help text or a usage error is already the whole answer (no database needed). */
+export function readCommandLine(argv: readonly string[]): (ParsedCommand & { name: CommandName }) | CommandResult {
+  try {
+    const line = parseCommandLine(COMMANDS, argv);
+    return line.kind === 'help' ? { code: 0, stdout: line.text, stderr: '' } : { ...line, name: line.name as CommandName };
+  } catch (err) {
+    if (err instanceof UsageError) return { code: 2, stdout: '', stderr: usageErrorText(COMMANDS, err) };
+    throw err;
+  }
+}
