@@ -167,6 +167,18 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
     made.publicId = String(p.client_id);
   });
 
+  it('clients add --first-party (or --skip-consent): an app whose users are never asked for consent', async () => {
+    const [first, skip] = await Promise.all([
+      cli(['clients', 'add', '--name', 'Intranet', '--first-party', '--redirect-uri', 'https://intranet.example.com/cb', '--json']),
+      cli(['clients', 'add', '--name', 'Wiki', '--skip-consent', '--redirect-uri', 'https://wiki.example.com/cb', '--json']),
+    ]);
+    const registered = [json<Record<string, unknown>>(first), json<Record<string, unknown>>(skip)];
+    for (const c of registered) assert.equal(c.first_party, true);
+    assert.equal(made.client?.metadata.first_party, undefined, 'an ordinary client asks for consent');
+    // Gone again, so the scenarios that list the clients see only theirs.
+    for (const c of registered) ok(await cli(['clients', 'remove', String(c.client_id)]));
+  });
+
   it('clients add: refuses http on a public host, wildcards, relative URIs, unknown grant types and auth methods, naming the problem', async () => {
     const add = (...args: string[]) => cli(['clients', 'add', '--name', 'Bad', ...args]);
     const [httpHost, wildcard, relative, grant, method, publicNoPkce] = await Promise.all([
