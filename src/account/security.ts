@@ -1,19 +1,16 @@
 /**
- * "Password & security": the password, the two-step verification methods (two-step.ts adds, renames and
- * removes them), and the verification preference: verify at every sign-in, or only when a sign-in looks
- * risky (the default). Changing the preference needs a recent sign-in and mails the user; "every sign-in"
- * needs a method that gives mfa (an authenticator app, a phone, …).
+ * "Password & security" (security-page.ts says what it shows; two-step.ts adds, renames and removes the
+ * methods) and the verification preference, chosen at the top of that page: verify at every sign-in, or
+ * only when a sign-in looks risky (the default). Changing the preference needs a recent sign-in and mails
+ * the user; "every sign-in" needs a method that gives mfa (an authenticator app, a phone, …). The same
+ * choice on a page of its own (/account/verification) is where a change that needed a new sign-in comes back to.
  */
 import { z } from 'zod';
-import type { VerificationPreference } from '../store/users.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
 import { notify } from './notify.ts';
 import { doneRedirect, renderPage } from './page.ts';
-import { securityOverview } from './two-step.ts';
-import { hereOf } from '../security/device.ts';
+import { hasPossession, PREFERENCES, renderSecurityPage } from './security-page.ts';
 import { appsJustSignedOut } from './end-sessions.ts';
-
-const PREFERENCES: readonly VerificationPreference[] = ['always', 'risky'];
 
 const preferenceForm = z.object({
   preference: z.enum(['always', 'risky'], { message: 'account.verification.invalid' }),
@@ -21,35 +18,28 @@ const preferenceForm = z.object({
 
 export function showSecurity(deps: AccountDeps) {
   return async function securityPage(ctx: AccountContext) {
-    renderPage(deps, ctx, 'account/security.njk', 'security', {
-      ...(await securityOverview(deps, ctx.state.user, hereOf(deps.config, ctx))),
-      preference: ctx.state.user.verificationPreference,
-      appsSignedOut: await appsJustSignedOut(deps, ctx.state.user.id, ctx.query.done),
-    });
+    await renderSecurityPage(deps, ctx, { appsSignedOut: await appsJustSignedOut(deps, ctx.state.user.id, ctx.query.done) });
   };
 }
 
-function show(deps: AccountDeps, ctx: AccountContext, vars: Record<string, unknown> = {}, status = 200) {
-  renderPage(deps, ctx, 'account/verification.njk', 'security', {
-    preferences: PREFERENCES, preference: ctx.state.user.verificationPreference, ...vars,
-  }, status);
-}
-
+/** GET /account/verification: the choice alone (after signing in again to save it). */
 export function showVerification(deps: AccountDeps) {
   return async function verificationPage(ctx: AccountContext) {
-    show(deps, ctx);
+    renderPage(deps, ctx, 'account/verification.njk', 'security', { preferences: PREFERENCES, preference: ctx.state.user.verificationPreference });
   };
 }
 
+/** POST /account/verification; a refusal is shown on "Password & security", next to the choice, with the option chosen. */
 export function saveVerification(deps: AccountDeps) {
   return async function savePreference(ctx: AccountContext) {
+    const refuse = (error: string, preference?: string) => renderSecurityPage(deps, ctx, { preferenceError: deps.render.t(error), ...(preference && { preference }) }, 400);
     const parsed = preferenceForm.safeParse(ctx.state.form);
-    if (!parsed.success) return show(deps, ctx, { error: deps.render.t('account.verification.invalid') }, 400);
+    if (!parsed.success) return refuse('account.verification.invalid');
     const { user } = ctx.state;
     const { preference } = parsed.data;
     // "Every sign-in" means mfa at every sign-in: it needs a method that gives mfa.
-    if (preference === 'always' && !(await securityOverview(deps, user)).hasPossession) {
-      return show(deps, ctx, { preference, error: deps.render.t('account.verification.needsPossession') }, 400);
+    if (preference === 'always' && !(await hasPossession(deps, user))) {
+      return refuse('account.verification.needsPossession', preference);
     }
     if (preference !== user.verificationPreference) {
       await deps.store.users.setVerificationPreference(user.id, preference);

@@ -7,8 +7,8 @@
  * while the user's preference or an app they use needs one.
  */
 import { z } from 'zod';
-import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needing, STEP_KINDS, usableMethods } from '../factors/index.ts';
-import { isStep, type Authenticator, type Factor, type Here, type Pending, type Step, type StepKind } from '../factors/types.ts';
+import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needing } from '../factors/index.ts';
+import { isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
 import { LABEL_MAX } from '../factors/common.ts';
 import { runPending } from '../factors/pending.ts';
 import { hereOf } from '../security/device.ts';
@@ -21,7 +21,8 @@ import { webauthn } from '../factors/webauthn.ts';
 import { PRINTABLE, tidy } from '../text.ts';
 import { notify } from './notify.ts';
 import { countAsRecentSignIn } from './recent-auth.ts';
-import { doneRedirect, formatTime, renderPage } from './page.ts';
+import { doneRedirect, renderPage } from './page.ts';
+import { missingPrerequisite, renderSecurityPage } from './security-page.ts';
 
 const binding = (ctx: AccountContext) => `account:${ctx.state.account.idHash}`;
 const asPending = (row: PendingRow): Pending => ({ ...row, userId: row.userId!, kind: row.kind as StepKind });
@@ -39,24 +40,6 @@ const renameForm = z.object({
 });
 
 const methodName = (deps: AccountDeps, kind: string) => deps.render.t(`factors.${kind}.name`);
-
-/** What the "Password & security" page lists; `here`: this browser's device, when the page is for it. */
-export async function securityOverview(deps: AccountDeps, user: User, here?: Here) {
-  const all = await deps.store.authenticators.listForUser(user.id);
-  const hasPossession = (await usableMethods(user, factorContext(deps))).some((m) => isPossession(m.factor));
-  const sections = STEP_KINDS.map((kind) => {
-    const factor = factorFor(kind) as Factor;
-    const items = all.filter((a) => a.kind === kind).map((a) => ({
-      id: a.id, label: a.label, addedAt: formatTime(a.createdAt), lastUsed: formatTime(a.lastUsedAt),
-    }));
-    const blocked = missingPrerequisite(deps, factor, all);
-    // One made on this device already: nothing to add here ("This device is set up").
-    const setUpHere = !!here && all.some((a) => a.kind === kind && factor.madeHere?.(a, here));
-    return { kind, items, canAdd: !blocked && !setUpHere && (factor.multiple || items.length === 0), setUpHere, blocked, multiple: factor.multiple };
-  });
-  const recoveryLeft = await deps.store.codes.countLive('recovery_code', user.id);
-  return { sections, hasPossession, recoveryLeft, recoveryTotal: deps.config.twoStep.recoveryCodes.count };
-}
 
 function kindParam(ctx: AccountContext): StepKind | undefined {
   const kind = ctx.params.kind;
@@ -80,18 +63,14 @@ async function begin(deps: AccountDeps, ctx: AccountContext, kind: StepKind, ext
   renderEnrol(deps, ctx, { kind, pending, view: await factor.view(pending, user, fctx), ...extra }, status);
 }
 
-/** Why this method cannot be added yet (the method it needs first is missing), or undefined. */
-function missingPrerequisite(deps: AccountDeps, factor: Factor, mine: readonly Authenticator[]): string | undefined {
-  return factor.needs && !mine.some((a) => a.kind === factor.needs) ? deps.render.t(`account.twoStep.needs.${factor.needs}`) : undefined;
-}
-
 /** Refuses a method whose prerequisite is missing; the reason is shown on the page. */
 async function prerequisite(deps: AccountDeps, user: User, factor: Factor): Promise<string | undefined> {
   return factor.needs ? missingPrerequisite(deps, factor, await deps.store.authenticators.listForUser(user.id)) : undefined;
 }
 
-async function refuse(deps: AccountDeps, ctx: AccountContext, error: string, status = 400) {
-  renderPage(deps, ctx, 'account/security.njk', 'security', { ...(await securityOverview(deps, ctx.state.user, hereOf(deps.config, ctx))), preference: ctx.state.user.verificationPreference, error }, status);
+/** A change refused: "Password & security" with the reason. */
+function refuse(deps: AccountDeps, ctx: AccountContext, error: string, status = 400) {
+  return renderSecurityPage(deps, ctx, { error }, status);
 }
 
 /** GET /account/two-step/:kind: the first page of adding (or changing) a method. */

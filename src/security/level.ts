@@ -7,7 +7,7 @@
  * | phr                   | a phishing-resistant proof with user verification  |
  */
 import { proofsByAmr } from '../factors/index.ts';
-import type { Amr, Proof } from '../factors/types.ts';
+import type { Amr, Offer, Proof, ProofShape } from '../factors/types.ts';
 
 export const ACR = { oneFactor: 'urn:latchkey:acr:1fa', mfa: 'urn:latchkey:acr:mfa', phr: 'phr' } as const;
 export type Acr = (typeof ACR)[keyof typeof ACR];
@@ -162,3 +162,19 @@ export function highestReachable(shapes: readonly Omit<Proof, 'kind' | 'authenti
   const password: Proof = { kind: 'password', authenticatorId: '(password)', amr: ['pwd'], category: 'knowledge', phishingResistant: false };
   return levelOf([password, ...shapes.map((s) => ({ ...s, kind: 'password' as const, authenticatorId: '(method)' }))]).acr;
 }
+
+/** Among methods that reach the same level: the usual ones, then SMS (restricted, NIST), then recovery codes (a last resort). */
+const OFFER_ORDER: { readonly [O in Offer]: number } = { normal: 0, restricted: 1, 'last-resort': 2 };
+
+/**
+ * Methods from the strongest to the weakest, as the account page lists them: by the level each reaches with
+ * the password (a passkey `phr`, an app or a phone `mfa`, a security question `1fa`), then by how it is
+ * offered (SMS restricted, recovery codes a last resort); otherwise in the order given.
+ */
+export function strongestFirst<T extends { proof: ProofShape; offer: Offer }>(methods: readonly T[]): T[] {
+  const level = (m: T) => rank(highestReachable([m.proof]));
+  return [...methods].sort((a, b) => level(b) - level(a) || OFFER_ORDER[a.offer] - OFFER_ORDER[b.offer]);
+}
+
+/** The strongest level there is (a passkey with user verification): what a method reaching it is marked with. */
+export const reachesTop = (shape: ProofShape): boolean => highestReachable([shape]) === LEVELS.at(-1);

@@ -56,16 +56,17 @@ describe('two-step verification in Chromium', () => {
     await password(page, user);
     await page.waitForURL((u) => u.pathname === '/account/security');
 
-    // Before the question, the other methods say why they cannot be added.
-    await page.getByText('Add an authenticator app: set up a security question first').waitFor();
-    await page.getByRole('link', { name: 'Set up a security question' }).click();
+    // Before the question, the other methods say why they cannot be added, and offer no way to add them.
+    assert.equal(await page.locator('#method-totp-state').innerText(), 'Needs the security question first');
+    assert.equal(await page.locator('#method-totp').getByRole('link', { name: /Set up/ }).count(), 0);
+    await page.getByRole('link', { name: 'Set up Security question' }).click();
     await page.getByLabel('Choose a question').selectOption('custom');
     await page.getByLabel('Your own question').fill('Which beach did we camp on in 2009?');
     await page.getByLabel('Your answer').fill('Playa de Cofete');
     await page.getByRole('button', { name: 'Save security question' }).click();
     await page.getByRole('status').filter({ hasText: 'The method was added.' }).waitFor();
 
-    await page.getByRole('link', { name: 'Add an authenticator app' }).click();
+    await page.getByRole('link', { name: 'Set up Authenticator app' }).click();
     const qr = page.locator('#totp-qr');
     await qr.waitFor();
     assert.match((await qr.getAttribute('src')) ?? '', /^data:image\/svg\+xml;base64,/, 'a QR code drawn on the server');
@@ -85,11 +86,13 @@ describe('two-step verification in Chromium', () => {
     assert.ok(codes.every((c) => /^[A-Z2-9]{4}(-[A-Z2-9]{4}){3}$/.test(c)));
     assert.equal(await page.locator('#download-codes').getAttribute('download'), 'recovery-codes.txt');
     await page.getByRole('link', { name: 'I have saved my codes' }).click();
-    await page.getByText('Pixel phone').waitFor();
+    await page.locator('#method-totp-used').getByText('Pixel phone').waitFor();
     await page.getByText('10 of 10 codes left.').waitFor();
 
-    // A change now needs a sign-in at mfa: the phone is added after a step-up with the app.
-    await page.getByRole('link', { name: 'Add a phone for text messages' }).click();
+    // Adding the app proved it (a recent sign-in at mfa); once that sign-in is old, a change needs a new sign-in
+    // at mfa: the phone is added after a step-up with the app.
+    await services().database.knex('account_sessions').where({ user_id: user.id }).update({ auth_time: new Date(Date.now() - 3_600_000) });
+    await page.getByRole('link', { name: 'Set up Text message' }).click();
     await page.getByRole('heading', { name: "Confirm it's you" }).waitFor();
     await awaitFreshStep();
     const step = totpCode(base32Decode(seed), nowSeconds() + 30);

@@ -72,7 +72,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     await page.getByRole('button', { name: 'Not now' }).click();
     await page.waitForURL((u) => u.pathname === '/account');
     await page.goto(`${server.url}/account/security`);
-    await page.getByRole('link', { name: 'Turn on sign-in with face or fingerprint' }).click();
+    await page.getByRole('link', { name: 'Turn on Sign in with face or fingerprint' }).click();
     await page.getByRole('button', { name: 'Turn on' }).click();
     await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
     await page.getByRole('link', { name: 'I have saved my codes' }).click();
@@ -95,7 +95,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     const held = (await authenticator.send('WebAuthn.getCredentials', { authenticatorId: authenticator.authenticatorId })) as { credentials: { isResidentCredential: boolean }[] };
     assert.equal(held.credentials.length, 1);
     assert.equal(held.credentials[0]!.isResidentCredential, true, 'a discoverable credential');
-    await page.getByText('On', { exact: true }).waitFor();
+    await page.locator('#method-webauthn-state').getByText('On', { exact: true }).waitFor();
 
     await context.clearCookies();
     const { url, checks } = await rp.authorization({ scope: 'openid' });
@@ -174,8 +174,11 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     await enrolFromAccount(page, user);
     const [passkey] = await passkeysOf(user.id);
     // Adding the passkey proved it (face or fingerprint just now): the next change asks for nothing again.
-    await page.getByLabel('Name').first().fill('Work laptop');
-    await page.getByRole('button', { name: 'Rename' }).first().click();
+    // Renaming is behind "Manage".
+    const card = page.locator('#method-webauthn');
+    await card.locator('summary').filter({ hasText: 'Manage' }).click();
+    await card.getByLabel('Name').first().fill('Work laptop');
+    await card.getByRole('button', { name: 'Rename' }).first().click();
     await page.getByRole('status').filter({ hasText: 'The method was renamed.' }).waitFor();
     assert.equal((await store().authenticators.find(user.id, passkey!.id))!.label, 'Work laptop');
 

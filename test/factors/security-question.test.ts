@@ -186,7 +186,7 @@ describe('the security question', () => {
       const { user, browser } = await onAccountPage();
       const security = await browser.follow('/account/security');
       for (const kind of ['totp', 'sms']) {
-        assert.match(security.body, new RegExp(`id="add-${kind}-blocked"><span aria-disabled="true">[^<]+</span>: set up a security question first`), kind);
+        assert.match(security.body, new RegExp(`id="method-${kind}-state" href="#method-security-question">Needs the security question first<`), kind);
         assert.doesNotMatch(security.body, new RegExp(`href="/account/two-step/${kind}"`), `${kind} has no link`);
       }
       const csrf = formFields(security, '/account/sign-out').csrf!;

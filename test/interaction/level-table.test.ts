@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { factorFor } from '../../src/factors/index.ts';
+import { factorFor, factors } from '../../src/factors/index.ts';
 import { passwordProof } from '../../src/factors/password.ts';
 import type { Proof } from '../../src/factors/types.ts';
-import { ACR, levelOf, proofsFromAmr } from '../../src/security/level.ts';
+import { ACR, levelOf, proofsFromAmr, reachesTop, strongestFirst } from '../../src/security/level.ts';
 
 const shape = (kind: Parameters<typeof factorFor>[0], i = 0): Proof => {
   const f = factorFor(kind);
@@ -80,5 +80,22 @@ describe('levels: every combination of proofs', () => {
 
   it('refuses to derive a level from no proof at all', () => {
     assert.throws(() => levelOf([]), /at least one proof/);
+  });
+});
+
+describe('the methods from the strongest to the weakest (the order of "Password & security")', () => {
+  it('orders the registry by the level each method reaches with the password, then by how it is offered', () => {
+    const registry = Object.values(factors);
+    assert.deepEqual(strongestFirst(registry).map((f) => f.kind), ['webauthn', 'totp', 'sms', 'recovery-code', 'security-question']);
+    assert.deepEqual(strongestFirst([...registry].reverse()).map((f) => f.kind), ['webauthn', 'totp', 'sms', 'recovery-code', 'security-question'], 'whatever the registry order');
+    assert.deepEqual(registry.filter((f) => reachesTop(f.proof)).map((f) => f.kind), ['webauthn'], 'only a passkey is marked the strongest');
+  });
+
+  it('puts a restricted offer (SMS) after the usual ones at the same level, and keeps the given order otherwise', () => {
+    const app = factorFor('totp');
+    const a = { name: 'a', proof: app.proof, offer: 'restricted' as const };
+    const b = { name: 'b', proof: app.proof, offer: 'normal' as const };
+    const c = { name: 'c', proof: app.proof, offer: 'normal' as const };
+    assert.deepEqual(strongestFirst([a, b, c]).map((m) => m.name), ['b', 'c', 'a']);
   });
 });
