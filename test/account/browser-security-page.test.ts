@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { before, describe, it } from 'node:test';
+import type { BrowserContextOptions, Page } from 'playwright-core';
 import { chromiumSuite, virtualAuthenticator } from '../helpers/chromium.ts';
 import { maskPhone } from '../../src/delivery/sms.ts';
 import { addQuestion, addTotp } from '../helpers/two-step.ts';
@@ -50,27 +50,13 @@ async function seriousViolations(page: Page): Promise<string[]> {
 
 describe('"Password & security" as a control panel, in Chromium', () => {
   const suite = chromiumSuite('panel');
-  const contexts: BrowserContext[] = [];
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-  });
   before(() => mkdir(SHOTS, { recursive: true }));
 
   const store = () => suite.server.server.services.store;
   const hash = (s: string) => suite.server.server.services.hasher.hash(s);
 
   /** A context of its own (its cookies from `storageState`), watched for CSP violations and page errors. */
-  async function open(options: BrowserContextOptions): Promise<Page> {
-    const context = await suite.browser.newContext({ locale: 'en-US', ...options });
-    context.setDefaultTimeout(10_000);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) suite.violations.push(m.text());
-    });
-    page.on('pageerror', (e) => suite.violations.push(e.message));
-    return page;
-  }
+  const open = (options: BrowserContextOptions): Promise<Page> => suite.openPage(options);
 
   async function signIn(page: Page, user: { email: string; password: string }) {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import type { BrowserContext } from 'playwright-core';
+import { describe, it } from 'node:test';
 import { CookieClient } from '../helpers/browser.ts';
 import { chromiumSuite } from '../helpers/chromium.ts';
 import { signInToAccount } from './helpers.ts';
@@ -11,10 +10,6 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 describe('times on the account page: UTC in the page, the viewer\'s time zone in the browser', () => {
   const suite = chromiumSuite('time');
-  const contexts: BrowserContext[] = [];
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-  });
 
   it('writes each time as <time datetime> with the UTC time in words, and loads the script that localises it', async () => {
     const user = await suite.newUser();
@@ -43,14 +38,7 @@ describe('times on the account page: UTC in the page, the viewer\'s time zone in
 
   it('shows the times in the browser\'s own time zone once the script ran (Asia/Kolkata, UTC+5:30)', async () => {
     const user = await suite.newUser();
-    const context = await suite.browser.newContext({ locale: 'en-US', timezoneId: 'Asia/Kolkata' });
-    context.setDefaultTimeout(10_000);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) suite.violations.push(m.text());
-    });
-    page.on('pageerror', (e) => suite.violations.push(e.message));
+    const page = await suite.openPage({ timezoneId: 'Asia/Kolkata' });
 
     await page.goto(`${suite.server.url}/account/activity`);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

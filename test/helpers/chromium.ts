@@ -3,7 +3,7 @@
  * (its own cookies). `virtualAuthenticator` adds a WebAuthn platform authenticator over CDP.
  */
 import { after, before } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { RelyingParty } from './rp.ts';
 import { startTestServer, type TestServer } from './server.ts';
 
@@ -18,10 +18,19 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ARGS });
 }
 
-export async function newContext(browser: Browser): Promise<BrowserContext> {
-  const context = await browser.newContext({ locale: 'en-US' });
+export async function newContext(browser: Browser, options: BrowserContextOptions = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({ locale: 'en-US', ...options });
   context.setDefaultTimeout(10_000);
   return context;
+}
+
+/** Collects the page's CSP violations and uncaught errors into `violations`. */
+export function watch(page: Page, violations: string[]): Page {
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  page.on('pageerror', (e) => violations.push(e.message));
+  return page;
 }
 
 export interface AppBrowser {
@@ -44,11 +53,7 @@ export async function openAppBrowser(browser: Browser, appOrigin: string, violat
     callbacks.push(route.request().url());
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' });
   });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
-  });
-  page.on('pageerror', (e) => violations.push(e.message));
+  const page = watch(await context.newPage(), violations);
   return { context, page, violations, callbacks };
 }
 
@@ -89,6 +94,8 @@ export interface ChromiumSuite {
   violations: string[];
   /** A browser of its own (cookies), whose visits to the app are answered and remembered; closed after the suite. */
   openBrowser(): Promise<AppBrowser>;
+  /** A page in a context of its own (a colour scheme, a viewport, a time zone…), watched; closed after the suite. */
+  openPage(options?: BrowserContextOptions): Promise<Page>;
   /** A new user with a numbered address (`<prefix><n>@example.com`) and a password. */
   newUser(): Promise<{ id: string; email: string; password: string }>;
 }
@@ -107,6 +114,11 @@ export function chromiumSuite(userPrefix: string, config: () => Record<string, u
       const app = await openAppBrowser(suite.browser, APP, suite.violations);
       contexts.push(app.context);
       return app;
+    },
+    async openPage(options: BrowserContextOptions = {}) {
+      const context = await newContext(suite.browser, options);
+      contexts.push(context);
+      return watch(await context.newPage(), suite.violations);
     },
     async newUser() {
       const n = ++users;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { chromiumSuite } from '../helpers/chromium.ts';
 import { addQuestion } from '../helpers/two-step.ts';
 
@@ -45,22 +45,8 @@ async function styles(page: Page, picks: Record<string, [string, string]>): Prom
 
 describe('the pages in light and dark mode, in Chromium', () => {
   const suite = chromiumSuite('scheme', () => ({ branding: { primaryColor: BRAND } }));
-  const contexts: BrowserContext[] = [];
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-  });
 
-  async function openScheme(colorScheme: 'light' | 'dark'): Promise<Page> {
-    const context = await suite.browser.newContext({ locale: 'en-US', colorScheme });
-    context.setDefaultTimeout(10_000);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) suite.violations.push(m.text());
-    });
-    page.on('pageerror', (e) => suite.violations.push(e.message));
-    return page;
-  }
+  const openScheme = (colorScheme: 'light' | 'dark'): Promise<Page> => suite.openPage({ colorScheme });
 
   for (const scheme of ['light', 'dark'] as const) {
     it(`${scheme}: the sign-in page follows the scheme, reads at 4.5:1, and its controls use the page's font`, async () => {
