@@ -50,9 +50,13 @@ describe('link mails per IP address', () => {
     }
     await askReset('elsewhere@example.com', '203.0.113.9');
     await mailbox.next('elsewhere@example.com', { since });
-    await sleep(300);
+    const flooded = () => mailbox.messages.slice(since).flatMap((m) => m.to).filter((to) => emails.includes(to));
+    for (let i = 0; i < 50 && flooded().length < 3; i++) await sleep(100);
+    await sleep(300); // time for a fourth, were one to go out
     const sentTo = mailbox.messages.slice(since).flatMap((m) => m.to);
-    assert.deepEqual(emails.filter((e) => sentTo.includes(e)), emails.slice(0, 3));
+    // Each link mail goes out in the background after the answer (the same timing with or without an
+    // account), so which three of the five win the address's budget is up to those jobs; that only three do is not.
+    assert.equal(emails.filter((e) => sentTo.includes(e)).length, 3, `three of the five got a link: ${sentTo.join(', ')}`);
     assert.match(server.logText(), /link mail not sent: too many from this address/);
   });
 });
