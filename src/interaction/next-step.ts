@@ -16,7 +16,7 @@ import type { User } from '../store/users.ts';
 import { completeSignIn } from './complete.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 import { endWithError } from './grant.ts';
-import { ACR, levelOf, meets, rank, requiredLevel, requirementFor, riskDecides, wouldMeet, type Acr } from '../security/level.ts';
+import { ACR, levelOf, meets, OFFER_ORDER, rank, requiredLevel, requirementFor, riskDecides, wouldMeet, type Acr } from '../security/level.ts';
 import { assessRisk, gatherRisk, type RiskReason } from './risk.ts';
 import { methodsOf, saveSignIn, type SignInState } from './state.ts';
 
@@ -43,10 +43,9 @@ export function requestedAcr(ctx: InteractionContext): Acr {
  * The order methods are offered in: usual ones first (the last used first, then the strongest), SMS after
  * them, recovery codes last.
  */
-const OFFER_RANK = { normal: 0, restricted: 1, 'last-resort': 2 } as const;
 const strength = (m: Method) => (m.factor.proof.phishingResistant ? 2 : m.factor.proof.category === 'knowledge' ? 0 : 1);
 function byPreference(a: Method, b: Method): number {
-  const offer = OFFER_RANK[a.factor.offer] - OFFER_RANK[b.factor.offer];
+  const offer = OFFER_ORDER[a.factor.offer] - OFFER_ORDER[b.factor.offer];
   if (offer) return offer;
   const used = (b.authenticator.lastUsedAt?.getTime() ?? 0) - (a.authenticator.lastUsedAt?.getTime() ?? 0);
   return used || strength(b) - strength(a);

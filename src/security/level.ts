@@ -163,8 +163,8 @@ export function highestReachable(shapes: readonly Omit<Proof, 'kind' | 'authenti
   return levelOf([password, ...shapes.map((s) => ({ ...s, kind: 'password' as const, authenticatorId: '(method)' }))]).acr;
 }
 
-/** Among methods that reach the same level: the usual ones, then SMS (restricted, NIST), then recovery codes (a last resort). */
-const OFFER_ORDER: { readonly [O in Offer]: number } = { normal: 0, restricted: 1, 'last-resort': 2 };
+/** How methods are offered, first to last: the usual ones, then SMS (restricted, NIST), then recovery codes (a last resort). */
+export const OFFER_ORDER: { readonly [O in Offer]: number } = { normal: 0, restricted: 1, 'last-resort': 2 };
 
 /**
  * Methods from the strongest to the weakest, as the account page lists them: by the level each reaches with

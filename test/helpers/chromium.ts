@@ -79,7 +79,11 @@ export async function backAtApp(page: Page, callbacks: string[]): Promise<string
     await page.waitForTimeout(100);
   }
   if (callbacks.length === before) throw new Error(`not back at the app; stuck at ${page.url()}`);
-  return callbacks.at(-1)!;
+  const landed = callbacks.at(-1)!;
+  // The route saw the request; wait until the page is there too, or the test's next page.goto races the
+  // redirect still arriving (and Chromium lets the redirect win).
+  await page.waitForURL((u) => u.href === landed);
+  return landed;
 }
 
 /** The relying party's origin in the Chromium suites: its visits are answered by openAppBrowser. */
