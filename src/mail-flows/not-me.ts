@@ -8,6 +8,7 @@
 import Router from '@koa/router';
 import { checkedForm } from '../http/csrf.ts';
 import { pageRenderer } from '../http/page.ts';
+import { revokedGrantSeconds } from '../oidc/adapter.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
 import { inBackground, linkToken } from './mail-links.ts';
@@ -29,7 +30,7 @@ export function notMeRoutes(deps: InteractionDeps): Router {
   router.post('/not-me', checked, async (ctx) => {
     const raw = ctx.state.form as Record<string, string>;
     const value = linkToken(raw.token);
-    const done = value ? await deps.store.signOutEverywhere(value) : undefined;
+    const done = value ? await deps.store.signOutEverywhere(value, revokedGrantSeconds(deps.config)) : undefined;
     if (!done) return dead(ctx);
     const { user, sessions } = done;
     await deps.events.record({

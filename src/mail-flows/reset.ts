@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { passwordProblem } from '../factors/password.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
+import { revokedGrantSeconds } from '../oidc/adapter.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
@@ -80,7 +81,7 @@ export function resetRoutes(deps: InteractionDeps): Router {
     if (problem) errors.password = t(problem.key, problem.vars);
     if (!parsed.success || problem) return newPasswordForm(ctx, { token: value, email, errors }, 400);
 
-    const done = await deps.store.resetPassword(value, await deps.hasher.hash(parsed.data.password));
+    const done = await deps.store.resetPassword(value, await deps.hasher.hash(parsed.data.password), revokedGrantSeconds(deps.config));
     if (!done) return deadLink(ctx);
     const { user, sessions } = done;
     await deps.attempts.clear(user.email);

@@ -3,8 +3,12 @@
  * table (registered by the CLI or admin API) and is read-only from oidc-provider's side.
  */
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Config } from '../config.ts';
 import type { Store } from '../store/index.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
+
+/** How long a revoked grant stays marked: the longest life of any token or code issued under it. */
+export const revokedGrantSeconds = (config: Pick<Config, 'ttl'>): number => Math.max(...Object.values(config.ttl));
 
 /**
  * `revokedGrantSeconds`: how long a revoked grant stays marked, at least the longest life of a token.

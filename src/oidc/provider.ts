@@ -5,13 +5,14 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Render } from '../http/render.ts';
+import { preferUiLocales, supportedLanguages } from '../i18n.ts';
 import { isAcr, LEVELS } from '../security/level.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import { clientMetadata, FIRST_PARTY_APPS } from '../first-party/app.ts';
 import { existingGrantLoader } from './existing-grant.ts';
 import { signOutAtOnce } from './logout.ts';
-import { createAdapterClass } from './adapter.ts';
+import { createAdapterClass, revokedGrantSeconds } from './adapter.ts';
 import { protocolErrorPage, unknownPaths } from './error-page.ts';
 import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
 import { buildPolicy } from './policy.ts';
@@ -36,7 +37,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
   const resourceScopes = Object.values(config.resources).flatMap((r) => r.scope.split(' '));
   const longCookie = { signed: true, httpOnly: true, sameSite: 'lax' } as const;
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, Math.max(...Object.values(config.ttl))),
+    adapter: createAdapterClass(store, revokedGrantSeconds(config)),
     jwks: jwks as Configuration['jwks'],
     // Latchkey's own apps (the hosted account page): first-party clients, with their grant implied (no consent page).
     clients: FIRST_PARTY_APPS.map((app) => clientMetadata(config, app, render.t(app.nameKey, { product: config.productName }))),
@@ -142,6 +143,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
         async logoutSource(ctx, form) {
           // The user's own app with a valid id_token_hint signs out without a question (logout.ts).
           if (await signOutAtOnce(ctx, log, longCookie)) return;
+          preferUiLocales(ctx.oidc.params?.ui_locales);
           ctx.type = 'html';
           ctx.body = render('provider/logout.njk', { form, clientName: clientName(ctx) });
         },
@@ -189,6 +191,8 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
         }
       : {}),
     renderError: protocolErrorPage(render, log, config.productName),
+    // The languages of locales/: an app's ui_locales picks among them (http/language.ts).
+    discovery: { claim_types_supported: ['normal'], ui_locales_supported: [...supportedLanguages()] },
   };
 
   const provider = new Provider(config.issuer, configuration);

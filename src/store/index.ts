@@ -67,24 +67,24 @@ export function createStore(database: Database, sealer: Sealer) {
      * of the account, revokes its tokens and forgets the device the alert was about. Returns the ended
      * sessions (for back-channel logout), or undefined when the link is not live or the account is disabled.
      */
-    async signOutEverywhere(token: string): Promise<{ user: User; sessions: Payload[] } | undefined> {
+    async signOutEverywhere(token: string, revokedGrantSeconds: number): Promise<{ user: User; sessions: Payload[] } | undefined> {
       return db.transaction(async (trx) => {
         const spent = await oneTimeCodesRepository(trx).spend('not_me', token);
         const user = spent?.userId ? await usersRepository(trx).findById(spent.userId) : undefined;
         if (!spent || !user || user.status !== 'active') return undefined;
         const oidc = oidcPayloadsRepository(trx);
         const sessions = await oidc.destroyAccountSessions(user.id);
-        await oidc.revokeAccountTokens(user.id);
+        await oidc.revokeAccountTokens(user.id, revokedGrantSeconds);
         if (typeof spent.data?.deviceHash === 'string') await devicesRepository(trx).forgetByHash(user.id, spent.data.deviceHash);
         return { user, sessions };
       });
     },
     /**
      * Spends a password-reset token and, in the same transaction, sets the new hash, kills every other reset
-     * link, confirms the address the link went to, ends the account's sessions and revokes its tokens: all
+     * link, confirms the address the link went to, ends the account's sessions and revokes its grants and tokens: all
      * or nothing. Undefined when the token is not live, or the account is disabled or changed its address.
      */
-    async resetPassword(token: string, passwordHash: string): Promise<{ user: User; data: Record<string, unknown> | null; sessions: Payload[] } | undefined> {
+    async resetPassword(token: string, passwordHash: string, revokedGrantSeconds: number): Promise<{ user: User; data: Record<string, unknown> | null; sessions: Payload[] } | undefined> {
       return db.transaction(async (trx) => {
         const codes = oneTimeCodesRepository(trx);
         const users = usersRepository(trx);
@@ -97,7 +97,7 @@ export function createStore(database: Database, sealer: Sealer) {
         await users.markEmailVerified(user.id, sentTo);
         const oidc = oidcPayloadsRepository(trx);
         const sessions = await oidc.destroyAccountSessions(user.id);
-        await oidc.revokeAccountTokens(user.id);
+        await oidc.revokeAccountTokens(user.id, revokedGrantSeconds);
         return { user, data: spent.data, sessions };
       });
     },

@@ -98,8 +98,23 @@ export function oidcPayloadsRepository(db: Db) {
       await db('oidc_payloads').where({ kind: 'Session', account_id: accountId }).delete();
       return rows.map((r) => r.payload);
     },
-    /** Revokes every token and pending code issued to an account (grants, i.e. consents, stay). */
-    async revokeAccountTokens(accountId: string): Promise<number> {
+    /**
+     * Revokes every grant of an account for good, like `revokeGrant` for each: marks them all, then deletes
+     * the grants and every token and pending code issued to the account. A refresh that another instance is
+     * answering at this moment stores nothing, or a token never found. Remembered consent (the consents
+     * table) stays, so the apps do not ask again after a password reset.
+     */
+    async revokeAccountTokens(accountId: string, markSeconds: number): Promise<number> {
+      await db.raw(
+        `insert into revoked_grants (grant_id, expires_at)
+         select distinct g, now() + make_interval(secs => ?::int) from (
+           select case when kind = 'Grant' then id else grant_id end as g from oidc_payloads
+            where account_id = ? and (kind = 'Grant' or kind in (${ACCOUNT_TOKEN_KINDS.map(() => '?').join(', ')}))) grants
+          where g is not null
+         on conflict (grant_id) do update set expires_at = greatest(revoked_grants.expires_at, excluded.expires_at)`,
+        [markSeconds, accountId, ...ACCOUNT_TOKEN_KINDS],
+      );
+      await db('oidc_payloads').where({ account_id: accountId, kind: 'Grant' }).delete();
       return deleted(db('oidc_payloads').where({ account_id: accountId }).whereIn('kind', ACCOUNT_TOKEN_KINDS).delete());
     },
     async purge(): Promise<number> {

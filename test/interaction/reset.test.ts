@@ -171,6 +171,8 @@ describe('password reset by email', () => {
     assert.ok(tokens.refresh_token);
     await ledger.signIn(elsewhere, rosa);
     assert.ok((await silent(elsewhere, ledger)).get('code'), 'the session is live before the reset');
+    const grantIds = (await knex()('oidc_payloads').where({ account_id: user.id, kind: 'Grant' }).select('id')).map((r: { id: string }) => r.id);
+    assert.equal(grantIds.length, 2, 'a grant per app');
 
     const { browser, link, login } = await requestLink(rosa.email);
     assert.match(link, new RegExp(`^${server.url}/reset/confirm\\?token=[A-Za-z0-9_-]{43}$`));
@@ -202,6 +204,9 @@ describe('password reset by email', () => {
     await assert.rejects(oidc.fetchUserInfo(rp.config, tokens.access_token, user.id), 'the access token is revoked');
     assert.equal((await oidc.tokenIntrospection(rp.config, tokens.refresh_token!)).active, false, 'the refresh token is inactive');
     assert.equal((await oidc.tokenIntrospection(rp.config, tokens.access_token)).active, false, 'the access token is inactive');
+    // Every grant is marked revoked, so a refresh another instance was answering during the reset stores nothing usable.
+    const marked = (await knex()('revoked_grants').whereIn('grant_id', grantIds).select('grant_id')).map((r: { grant_id: string }) => r.grant_id);
+    assert.deepEqual(new Set(marked), new Set(grantIds));
 
     // The app with back-channel logout is told, for this user.
     for (let i = 0; i < 50 && receiver.tokens.length === 0; i++) await sleep(100);

@@ -80,6 +80,30 @@ describe('the oidc-provider adapter on the database', () => {
     assert.ok(await at.find('y1'), 'another grant is untouched');
   });
 
+  it("revokes every grant of an account for good (a password reset, \"This wasn't me\"): a refresh answered meanwhile stores nothing that is found", async () => {
+    const grants = new Adapter('Grant');
+    const rt = new Adapter('RefreshToken');
+    const at = new Adapter('AccessToken');
+    await grants.upsert('GA1', { jti: 'GA1', accountId: 'acct-a' } as never, 600);
+    await rt.upsert('a1', { grantId: 'GA1', jti: 'a1', accountId: 'acct-a' } as never, 600);
+    // A grant whose Grant row is already gone still has a token: that grant is marked too.
+    await at.upsert('a2', { grantId: 'GA2', jti: 'a2', accountId: 'acct-a' } as never, 60);
+    await grants.upsert('GB', { jti: 'GB', accountId: 'acct-b' } as never, 600);
+    await rt.upsert('b1', { grantId: 'GB', jti: 'b1', accountId: 'acct-b' } as never, 600);
+    await server.server.services.store.oidc.revokeAccountTokens('acct-a', 3600);
+    assert.equal(await grants.find('GA1'), undefined, 'the grant is gone');
+    assert.equal(await rt.find('a1'), undefined);
+    assert.equal(await at.find('a2'), undefined);
+    // The rotation of a1 that another instance was answering: refused, for either grant.
+    await assert.rejects(rt.upsert('a3', { grantId: 'GA1', jti: 'a3', accountId: 'acct-a' } as never, 600), (err: Error & { error?: string }) => err.error === 'invalid_grant');
+    await assert.rejects(at.upsert('a4', { grantId: 'GA2', jti: 'a4', accountId: 'acct-a' } as never, 60), (err: Error & { error?: string }) => err.error === 'invalid_grant');
+    // One that checked before the mark was written (stored in between) is never found.
+    await server.server.services.database.knex('oidc_payloads').insert({ kind: 'RefreshToken', id: 'a5', payload: { grantId: 'GA1', jti: 'a5', accountId: 'acct-a' }, grant_id: 'GA1', account_id: 'acct-a', expires_at: new Date(Date.now() + 60_000) });
+    assert.equal(await rt.find('a5'), undefined);
+    assert.ok(await grants.find('GB'), "another account's grant is untouched");
+    assert.ok(await rt.find('b1'));
+  });
+
   it('revokes the grant of a code that is consumed twice, the second time alongside the first', async () => {
     const codes = new Adapter('AuthorizationCode');
     const at = new Adapter('AccessToken');
