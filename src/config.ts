@@ -209,6 +209,10 @@ export const configSchema = z.strictObject({
     /** Mail the user when a sign-in completes on a device they never used before. */
     newDeviceAlert: z.boolean(),
   }),
+  audit: z.strictObject({
+    /** Audit log rows older than this are purged (README, "Audit log"); the chain stays verifiable from its anchor. */
+    retentionDays: z.number().int().min(1).max(36500),
+  }),
   purgeIntervalSeconds: duration,
   setupLinkTtlSeconds: duration,
 });
@@ -252,6 +256,7 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_GEOIP_FILE', 'risk.geoipFile', 'string'],
   ['LATCHKEY_WEBAUTHN_RP_ID', 'webauthn.rpId', 'string'],
   ['LATCHKEY_WEBAUTHN_ORIGINS', 'webauthn.origins', 'list'],
+  ['LATCHKEY_AUDIT_RETENTION_DAYS', 'audit.retentionDays', 'number'],
 ];
 
 export interface LoadOptions {

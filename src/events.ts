@@ -1,6 +1,7 @@
 /** Records a security event: into the store (the audit trail and the user's activity feed) and the log. */
 import type { Logger } from './log.ts';
 import type { Store } from './store/index.ts';
+import type { SecurityEvent } from './store/security-events.ts';
 
 export type EventType =
   | 'sign_in.succeeded' | 'sign_in.failed' | 'sign_in.unmet_level' | 'sign_in.throttled'
@@ -25,11 +26,16 @@ export interface EventInput {
 }
 
 export function createEvents(store: Store, log: Logger) {
+  /** The event as it is stored, logged: for a caller that stores it in a transaction of its own (the audit log's mirror). */
+  const logged = (e: EventInput): SecurityEvent => {
+    const event = { userId: e.userId ?? null, type: e.type, ip: e.ip ?? null, userAgent: e.userAgent ?? null, details: e.details ?? {} };
+    log.info({ event: { type: event.type, userId: event.userId, ip: event.ip, details: event.details } }, 'security event');
+    return event;
+  };
   return {
+    logged,
     async record(e: EventInput): Promise<void> {
-      const event = { userId: e.userId ?? null, type: e.type, ip: e.ip ?? null, userAgent: e.userAgent ?? null, details: e.details ?? {} };
-      log.info({ event: { type: event.type, userId: event.userId, ip: event.ip, details: event.details } }, 'security event');
-      await store.events.insert(event);
+      await store.events.insert(logged(e));
     },
   };
 }

@@ -1,4 +1,4 @@
-/** Periodic clean-up of expired rows, on every instance (the deletes are idempotent). */
+/** Periodic clean-up of expired rows, on every instance (the deletes are idempotent; the audit log's purge takes the chain's lock). */
 import type { Services } from './services.ts';
 
 export async function purgeExpired(services: Services): Promise<Record<string, number>> {
@@ -12,6 +12,8 @@ export async function purgeExpired(services: Services): Promise<Record<string, n
     sessionActivity: await store.sessions.purge(),
     pendingSteps: await store.pending.purge(),
     signInProgress: await store.progress.purge(),
+    // Past its retention, from the start of the chain, anchoring the chain on the last row removed.
+    auditLog: await store.audit.purge(services.config.audit.retentionDays),
   };
 }
 

@@ -82,6 +82,22 @@ export const COMMANDS = {
       ...JSON_OPTION,
     },
   },
+  'audit export': {
+    summary: 'print the audit log, oldest first, a row at a time as NDJSON or CSV, with the hashes that chain its rows',
+    options: {
+      format: { type: 'string', value: 'F', help: 'one of csv, ndjson (default: ndjson)' },
+      since: { type: 'string', value: 'T', help: 'only rows from this time on: a date (2025-01-31, UTC) or a time with its zone (2025-01-31T12:00:00Z)' },
+      until: { type: 'string', value: 'T', help: 'only rows before this time (the same forms)' },
+      action: { type: 'string', multiple: true, value: 'A', help: 'only this action, such as users.add, clients.remove, keys.rotate' },
+      actor: { type: 'string', value: 'W', help: 'only this actor: cli, user:ID, client:ID, or an ID' },
+      target: { type: 'string', value: 'X', help: 'only this target: TYPE:ID (user:ID, client:ID) or an ID' },
+      result: { type: 'string', value: 'R', help: 'only this result, one of ok, denied, error' },
+    },
+  },
+  'audit verify': {
+    summary: 'check the audit log\'s hash chain from its anchor to its last row and report the first broken row (exit status 1)',
+    options: { ...JSON_OPTION },
+  },
 } as const satisfies CommandTable;
 
 export type CommandName = keyof typeof COMMANDS;

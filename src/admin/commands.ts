@@ -4,11 +4,14 @@
  * is declared once in command-table.ts (its options and their help), and implemented here: parsed input ->
  * an operation (admin/operations/, which the console and the REST API call too) -> print.
  */
+import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import type { Values } from './command-line.ts';
 import { COMMANDS, readCommandLine, type CommandName, type CommandResult } from './command-table.ts';
 import { OperationError, type Actor } from './operations/actor.ts';
+import { exportAudit, verifyAudit } from './operations/audit.ts';
+import { audited } from './operations/audited.ts';
 import { addClient, listClients, removeClient } from './operations/clients.ts';
 import { listKeys, rotateKeys } from './operations/keys.ts';
 import { addUser, listUsers } from './operations/users.ts';
@@ -16,6 +19,11 @@ import { addUser, listUsers } from './operations/users.ts';
 export interface CommandIo {
   /** Standard input, read in full by the caller when a command needs it. */
   stdin: () => Promise<string>;
+  /**
+   * Where a command that streams (`audit export`) writes as it goes, waiting when the reader is slow; without
+   * it, the output is collected in the result like any other.
+   */
+  stdout?: (text: string) => Promise<void>;
 }
 
 export type { CommandResult };
@@ -28,33 +36,41 @@ const table = (rows: string[][]) => {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : '');
 
-const CLI: Actor = { via: 'cli' };
-
-type Print = { print: (s: string) => void; json: (v: unknown) => void };
+type Print = {
+  print: (s: string) => void;
+  json: (v: unknown) => void;
+  /** Writes through io.stdout (after what was printed before) when there is one. */
+  stream: (s: string) => Promise<void>;
+  /** The exit status when the command ran but its answer is "no" (a broken audit chain). */
+  exit: (code: number) => void;
+  /** The CLI, with one request id per command: every audit row of this run carries it. */
+  actor: Actor;
+};
 type Input<K extends CommandName> = { values: Values<(typeof COMMANDS)[K]['options']>; operand: string | undefined };
 
 /** One implementation per command of the table, no more and no fewer (a missing one fails to compile). */
 const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: CommandIo, out: Print) => Promise<void> } = {
-  async migrate(_input, services, _io, { print }) {
-    const done = await services.database.migrate();
+  async migrate(_input, services, _io, { print, actor }) {
+    const done = await audited(services, actor, { action: 'database.migrate', target: { type: 'database' }, outcome: (applied) => ({ after: { applied } }) },
+      () => services.database.migrate());
     print(done.length ? `applied ${done.length} migration(s): ${done.join(', ')}` : 'database is up to date');
   },
 
-  async 'users add'({ values }, services, io, { print, json }) {
+  async 'users add'({ values }, services, io, { print, json, actor }) {
     const password = (await io.stdin()).replace(/\r?\n$/, '');
-    const user = await addUser(services, CLI, { email: values.email, name: values.name, password, admin: values.admin });
+    const user = await addUser(services, actor, { email: values.email, name: values.name, password, admin: values.admin });
     if (values.json) json({ id: user.id, email: user.email, roles: user.roles });
     else print(`created user ${user.email} (${user.id})${values.admin ? ' with the admin role' : ''}`);
   },
 
-  async 'users list'({ values }, services, _io, { print, json }) {
-    const view = (await listUsers(services)).map((u) => ({ id: u.id, email: u.email, name: u.name, roles: u.roles, status: u.status, createdAt: iso(u.createdAt) }));
+  async 'users list'({ values }, services, _io, { print, json, actor }) {
+    const view = (await listUsers(services, actor)).map((u) => ({ id: u.id, email: u.email, name: u.name, roles: u.roles, status: u.status, createdAt: iso(u.createdAt) }));
     if (values.json) json(view);
     else print(table([['ID', 'EMAIL', 'NAME', 'ROLES', 'STATUS', 'CREATED'], ...view.map((u) => [u.id, u.email, u.name ?? '', u.roles.join(','), u.status, u.createdAt])]));
   },
 
-  async 'clients add'({ values }, services, _io, { print, json }) {
-    const client = await addClient(services, CLI, {
+  async 'clients add'({ values }, services, _io, { print, json, actor }) {
+    const client = await addClient(services, actor, {
       name: values.name,
       redirectUris: values['redirect-uri'] ?? [],
       postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
@@ -77,8 +93,8 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
     } else print('public client: no secret; it must use PKCE (S256).');
   },
 
-  async 'clients list'({ values }, services, _io, { print, json }) {
-    const clients = await listClients(services);
+  async 'clients list'({ values }, services, _io, { print, json, actor }) {
+    const clients = await listClients(services, actor);
     if (values.json) return json(clients.map((c) => ({ client_id: c.clientId, name: c.name, ...c.metadata, created_at: iso(c.createdAt) })));
     print(table([['CLIENT_ID', 'NAME', 'AUTH', 'GRANTS', 'REDIRECT URIS'], ...clients.map((c) => [
       c.clientId, c.name, String(c.metadata.token_endpoint_auth_method), (c.metadata.grant_types as string[]).join(','),
@@ -86,23 +102,39 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
     ])]));
   },
 
-  async 'clients remove'({ operand }, services, _io, { print }) {
-    await removeClient(services, CLI, operand!);
+  async 'clients remove'({ operand }, services, _io, { print, actor }) {
+    await removeClient(services, actor, operand!);
     print(`removed client ${operand!}`);
   },
 
-  async 'keys list'({ values }, services, _io, { print, json }) {
-    const view = (await listKeys(services)).map((k) => ({
+  async 'keys list'({ values }, services, _io, { print, json, actor }) {
+    const view = (await listKeys(services, actor)).map((k) => ({
       kid: k.kid, alg: k.alg, state: k.state, createdAt: iso(k.createdAt), retiredAt: iso(k.retiredAt), publishedUntil: iso(k.publishedUntil),
     }));
     if (values.json) json(view);
     else print(table([['KID', 'ALG', 'STATE', 'CREATED', 'PUBLISHED UNTIL'], ...view.map((k) => [k.kid, k.alg, k.state, k.createdAt, k.publishedUntil || '(active)'])]));
   },
 
-  async 'keys rotate'({ values }, services, _io, { print, json }) {
-    const kids = await rotateKeys(services, CLI, values.alg);
+  async 'keys rotate'({ values }, services, _io, { print, json, actor }) {
+    const kids = await rotateKeys(services, actor, values.alg);
     if (values.json) json({ rotated: kids });
     else print(`new active key(s): ${kids.join(', ')}\nretired keys stay in the JWKS until the tokens they signed have expired; running servers pick the new keys up within ${services.config.keys.refreshSeconds} s`);
+  },
+
+  async 'audit export'({ values }, services, _io, { stream, actor }) {
+    await exportAudit(services, actor, {
+      format: values.format, since: values.since, until: values.until, actions: values.action,
+      actor: values.actor, target: values.target, result: values.result,
+    }, stream);
+  },
+
+  async 'audit verify'({ values }, services, _io, { print, json, exit, actor }) {
+    const report = await verifyAudit(services, actor);
+    if (values.json) json(report);
+    else if (report.ok) {
+      print(`audit log intact: ${report.checked} row(s) verified, ${report.anchorSeq ? `from the anchor (row ${report.anchorSeq}, the last one purged)` : 'from the first row'} to row ${report.headSeq}`);
+    } else print(`audit log broken at row ${report.seq}: ${report.message}`);
+    if (!report.ok) exit(1);
   },
 };
 
@@ -115,12 +147,21 @@ export async function runCommand(argv: string[], services: Services, io: Command
   const line = readCommandLine(argv);
   if (!('kind' in line)) return line;
   let stdout = '';
+  let code = 0;
   const print = (s: string) => (stdout += s.endsWith('\n') || s === '' ? s : `${s}\n`);
   const json = (v: unknown) => print(JSON.stringify(v, null, 2));
+  const stream = async (s: string) => {
+    if (!io.stdout) return void (stdout += s);
+    const before = stdout;
+    stdout = '';
+    if (before) await io.stdout(before);
+    await io.stdout(s);
+  };
+  const actor: Actor = { via: 'cli', requestId: randomUUID() };
   try {
     const run = RUN[line.name] as (input: Input<CommandName>, ...rest: [Services, CommandIo, Print]) => Promise<void>;
-    await run({ values: line.values as never, operand: line.operand }, services, io, { print, json });
-    return { code: 0, stdout, stderr: '' };
+    await run({ values: line.values as never, operand: line.operand }, services, io, { print, json, stream, exit: (c) => (code = c), actor });
+    return { code, stdout, stderr: '' };
   } catch (err) {
     // Refusals of the operation's input read as usage errors, as they always have (exit 2).
     if (err instanceof OperationError) return { code: 2, stdout, stderr: `latchkey: ${refusal(err)}\n` };

@@ -15,6 +15,19 @@ import { runCommand } from './commands.ts';
 let stdinText: string | undefined;
 const readStdin = async () => (stdinText ??= process.stdin.isTTY ? '' : readFileSync(0, 'utf8'));
 
+/** Writes streamed output and resolves once it is flushed, so a slow reader slows the writer; fails on EPIPE. */
+function writeStdout(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const failed = (err: Error) => reject(err);
+    process.stdout.once('error', failed);
+    process.stdout.write(text, (err) => {
+      process.stdout.off('error', failed);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
 export async function runCli(argv: string[], name: CommandName, attempt = 0): Promise<number> {
   if (attempt > 5) {
     process.stderr.write('latchkey: the embedded database stays busy; try again\n');
@@ -27,9 +40,18 @@ export async function runCli(argv: string[], name: CommandName, attempt = 0): Pr
     if (await socketAlive(socket)) {
       const needsStdin = argv.includes('--password-stdin');
       let res;
+      let streamed = false;
       try {
-        res = await callAdminSocket(socket, argv, needsStdin ? await readStdin() : '');
-      } catch {
+        res = await callAdminSocket(socket, argv, needsStdin ? await readStdin() : '', (text) => {
+          streamed = true;
+          return writeStdout(text);
+        });
+      } catch (err) {
+        // Output already went out: running the command again would repeat it.
+        if (streamed) {
+          process.stderr.write(`latchkey: ${(err as Error).message}\n`);
+          return 1;
+        }
         // The holder went away between our check and our call (a CLI that just finished): try again.
         await new Promise((r) => setTimeout(r, 100));
         return runCli(argv, name, attempt + 1);
@@ -57,7 +79,7 @@ export async function runCli(argv: string[], name: CommandName, attempt = 0): Pr
   servicesReady(services);
   try {
     if (name !== 'migrate') await services.database.migrate();
-    const res = await runCommand(argv, services, { stdin: readStdin });
+    const res = await runCommand(argv, services, { stdin: readStdin, stdout: writeStdout });
     process.stdout.write(res.stdout);
     process.stderr.write(res.stderr);
     return res.code;

@@ -14,6 +14,7 @@ import type { Render } from '../http/render.ts';
 import type { Services } from '../services.ts';
 import { DuplicateEmailError } from '../store/users.ts';
 import { requestMeta } from '../http/request-meta.ts';
+import { audited } from './operations/audited.ts';
 
 const NAME_MAX = 200;
 const EMAIL_MAX = 320;
@@ -72,7 +73,14 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
       return again({ email: t('setup.emailTaken') });
     }
     if (!user) throw gone();
-    await services.events.record({ type: 'admin.setup', userId: user.id, ...requestMeta(ctx) });
+    // The log's first administrator made themself one, through the link: the audit row and their event.
+    const meta = requestMeta(ctx);
+    const made = user;
+    await audited(services, { via: 'console', userId: made.id, ...meta, requestId: ctx.state.requestId as string | undefined }, {
+      action: 'setup.first_admin',
+      target: { type: 'user', id: made.id },
+      outcome: () => ({ after: { id: made.id, email: made.email, name: made.name, roles: made.roles }, event: { type: 'admin.setup', userId: made.id, ...meta } }),
+    }, async () => made);
     page(ctx, 'admin/setup-done.njk', { email: user.email });
   });
   return router;

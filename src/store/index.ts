@@ -1,5 +1,6 @@
 /** Every repository over one database: the only door to SQL. */
 import { accountSessionsRepository } from './account-sessions.ts';
+import { auditLogRepository } from './audit-log.ts';
 import { authenticatorsRepository } from './authenticators.ts';
 import { clientsRepository } from './clients.ts';
 import { consentsRepository } from './consents.ts';
@@ -28,6 +29,7 @@ export function createStore(database: Database, sealer: Sealer) {
     codes: oneTimeCodesRepository(db),
     counters: countersRepository(db),
     events: securityEventsRepository(db),
+    audit: auditLogRepository(db),
     sessions: sessionsRepository(db),
     accountSessions: accountSessionsRepository(db),
     authenticators: authenticatorsRepository(db, sealer),

@@ -1,4 +1,4 @@
-/** The audit trail and each user's security activity feed. */
+/** Each user's security activity feed, and the trail of sign-ins. It outlives the user: `user_id` has no foreign key (migration 010). */
 import type { Db } from './db.ts';
 
 export interface SecurityEvent {

@@ -244,6 +244,21 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
   it('an unknown command prints the usage and fails', async () => {
     refused(await cli(['frobnicate', '--now']), /unknown command: frobnicate --now/, /Usage: latchkey <command> \[options\]/, /clients add --name N/);
   });
+
+  it('audit export and audit verify: every command above left its row with the CLI as actor, refusals as denied, no secret; the chain verifies', async () => {
+    const [all, denied] = await Promise.all([cli(['audit', 'export']), cli(['audit', 'export', '--format', 'csv', '--result', 'denied'])]);
+    const rows = ok(all).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { action: string; actor_type: string; result: string });
+    const actions = new Set(rows.map((r) => r.action));
+    for (const action of ['users.add', 'users.list', 'clients.add', 'clients.list', 'clients.remove', 'keys.list', 'keys.rotate']) assert.ok(actions.has(action), action);
+    // Besides the first administrator's own row (the setup page, when the run had one).
+    assert.ok(rows.filter((r) => r.action !== 'setup.first_admin').every((r) => r.actor_type === 'cli'));
+    assert.ok(rows.some((r) => r.action === 'users.add' && r.result === 'denied'), 'the refused users');
+    assert.match(ok(denied).stdout, /^seq,time,actor_type,actor_id,actor_acr,ip,user_agent,request_id,action,target_type,target_id,result,reason,before,after,prev_hash,hash\r\n/);
+    assert.ok(denied.stdout.includes(',clients.remove,client,no-such-client,denied,client.not_found: no client with id no-such-client,'), denied.stdout);
+    assert.ok(!all.stdout.includes(made.client!.clientSecret!), 'never the client secret');
+    assert.ok(!all.stdout.includes(ERIN_PASSWORD), 'never a password');
+    assert.match(ok(await cli(['audit', 'verify'])).stdout, /^audit log intact: \d+ row\(s\) verified, from the first row to row \d+\n$/);
+  });
 }
 
 /** Polls `check` until it returns true or `ms` pass. */
@@ -406,6 +421,14 @@ describe('latchkey CLI', { concurrency: true }, () => {
         commandScenarios(cli, { freshDatabase: false }, made);
       });
     }
+
+    it('audit export and audit verify run in the server through its admin socket, the export streamed to stdout', async () => {
+      const [exported, verified] = await Promise.all([cli(['audit', 'export', '--actor', 'cli']), cli(['audit', 'verify', '--json'])]);
+      const rows = ok(exported).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { action: string; actor_type: string });
+      assert.ok(rows.some((r) => r.action === 'clients.add' || r.action === 'keys.rotate'), exported.stdout);
+      assert.ok(rows.every((r) => r.actor_type === 'cli'));
+      assert.equal(json<{ ok: boolean }>(verified).ok, true);
+    });
 
     it('a client added through the socket signs users in at the running server, which picks up the keys rotated through it', async () => {
       await eventually(async () => {

@@ -25,7 +25,7 @@ describe('administrative operations', () => {
     const user = await addUser(services(), console, { email: 'Nora@Example.com', name: 'Nora', password: 'nora has a long password', admin: true });
     assert.deepEqual(Object.keys(user).sort(), ['createdAt', 'email', 'id', 'name', 'roles', 'status']);
     assert.deepEqual(user.roles, ['admin']);
-    for (const u of await listUsers(services())) assert.equal('passwordHash' in u, false);
+    for (const u of await listUsers(services(), console)) assert.equal('passwordHash' in u, false);
     const [event] = (await services().store.events.forUser(user.id)).filter((e) => e.type === 'user.created');
     assert.equal(event?.ip, '198.51.100.4');
     assert.deepEqual(event?.details, { via: 'console', by: 'admin-1', admin: true });
@@ -47,7 +47,7 @@ describe('administrative operations', () => {
   it('registers, lists and removes a client, recording the API client that did it', async () => {
     const client = await addClient(services(), api, { name: 'Ops app', redirectUris: ['https://ops.example.com/cb'] });
     assert.ok(client.clientSecret);
-    const listed = (await listClients(services())).find((c) => c.clientId === client.clientId);
+    const listed = (await listClients(services(), api)).find((c) => c.clientId === client.clientId);
     assert.equal(listed?.name, 'Ops app');
     assert.equal(JSON.stringify(listed).includes(client.clientSecret!), false, 'never the secret');
     await removeClient(services(), api, client.clientId);
@@ -58,10 +58,10 @@ describe('administrative operations', () => {
   });
 
   it('rotates keys, and refuses an algorithm that is not configured', async () => {
-    const before = (await listKeys(services())).filter((k) => k.state === 'active').map((k) => k.kid);
+    const before = (await listKeys(services(), console)).filter((k) => k.state === 'active').map((k) => k.kid);
     const kids = await rotateKeys(services(), console, ['ES256']);
     assert.equal(kids.length, 1);
-    const after = await listKeys(services());
+    const after = await listKeys(services(), console);
     assert.equal(after.find((k) => k.kid === kids[0])?.state, 'active');
     assert.equal(after.filter((k) => before.includes(k.kid) && k.alg === 'ES256')[0]?.state, 'retired');
     const bad = await rotateKeys(services(), console, ['HS256']).then(() => undefined, (err: OperationError) => err);

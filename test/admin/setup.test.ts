@@ -119,4 +119,13 @@ describe('the first administrator\'s setup page', () => {
 
     assert.equal((await new CookieClient(server.url).follow(link)).status, 404, 'the link works once');
   });
+
+  it('leaves an audit row with the new administrator as actor, from the request\'s address, and the event in their activity', async () => {
+    const admin = (await server.server.services.store.users.findByEmail('root@example.com'))!;
+    const rows = await server.server.services.database.knex('audit_log').where({ action: 'setup.first_admin' });
+    assert.deepEqual(rows.map((r) => [r.actor_type, r.actor_id, r.target_type, r.target_id, r.result, r.ip]), [['user', admin.id, 'user', admin.id, 'ok', '127.0.0.1']]);
+    assert.match(rows[0].request_id, /^[A-Za-z0-9._-]{8,64}$/);
+    assert.deepEqual(rows[0].after.roles, ['admin']);
+    assert.deepEqual((await server.server.services.store.events.forUser(admin.id)).map((e) => e.type), ['admin.setup']);
+  });
 });

@@ -1,20 +1,35 @@
 /**
  * Who performs an administrative operation, and from where: the CLI on the server's machine, or a signed-in
- * administrator (the console) or a client (the REST API) over HTTP. Every operation records it with its
- * security event, so the audit log says who did what.
+ * administrator (the console) or a client (the REST API) over HTTP. Every operation records it in the audit
+ * log (audited.ts) and with its security event, so the log says who did what.
  */
+import type { AuditEntry } from '../../audit/chain.ts';
 import { AppError } from '../../errors.ts';
 
 export type Actor =
-  | { via: 'cli' }
-  | { via: 'console'; userId: string; ip: string; userAgent: string | null }
-  | { via: 'api'; clientId: string; ip: string; userAgent: string | null };
+  | { via: 'cli'; requestId?: string }
+  // `acr`: the level of the administrator's console sign-in, recorded with each action.
+  | { via: 'console'; userId: string; ip: string; userAgent: string | null; acr?: string; requestId?: string }
+  | { via: 'api'; clientId: string; ip: string; userAgent: string | null; requestId?: string };
 
 /** What an event records of the actor: `via`, and the administrator or client and address when there is one. */
 export function actorFields(actor: Actor): { ip?: string; userAgent?: string | null; details: Record<string, unknown> } {
   if (actor.via === 'cli') return { details: { via: 'cli' } };
   const who = actor.via === 'console' ? { by: actor.userId } : { byClient: actor.clientId };
   return { ip: actor.ip, userAgent: actor.userAgent, details: { via: actor.via, ...who } };
+}
+
+/** The actor's part of an audit log row: a user (console), a client (API) or the CLI. */
+export function auditActor(actor: Actor): Pick<AuditEntry, 'actorType' | 'actorId' | 'actorAcr' | 'ip' | 'userAgent' | 'requestId'> {
+  const requestId = actor.requestId ?? null;
+  switch (actor.via) {
+    case 'cli':
+      return { actorType: 'cli', actorId: null, actorAcr: null, ip: null, userAgent: null, requestId };
+    case 'console':
+      return { actorType: 'user', actorId: actor.userId, actorAcr: actor.acr ?? null, ip: actor.ip, userAgent: actor.userAgent, requestId };
+    case 'api':
+      return { actorType: 'client', actorId: actor.clientId, actorAcr: null, ip: actor.ip, userAgent: actor.userAgent, requestId };
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import { ensureSigningKeys, loadJwks } from '../../oidc/keys.ts';
 import { createProvider } from '../../oidc/provider.ts';
 import type { Services } from '../../services.ts';
 import { actorFields, OperationError, type Actor } from './actor.ts';
+import { audited } from './audited.ts';
 
 export interface ClientView {
   clientId: string;
@@ -16,6 +17,19 @@ export interface ClientView {
 
 /** Registers a client; the secret (confidential clients) is in the result once and never again. */
 export async function addClient(services: Services, actor: Actor, input: ClientInput): Promise<RegisteredClient> {
+  const who = actorFields(actor);
+  return audited(services, actor, {
+    action: 'clients.add',
+    target: { type: 'client' },
+    // The secret is in the result for the caller; redaction keeps it out of the log (clientSecret is denied).
+    outcome: (client) => ({
+      targetId: client.clientId, after: client,
+      event: { type: 'client.created', ...who, details: { clientId: client.clientId, ...who.details } },
+    }),
+  }, () => register(services, input));
+}
+
+async function register(services: Services, input: ClientInput): Promise<RegisteredClient> {
   // The provider validates the ID token algorithm against its keys: on a database no server has started
   // on yet there are none, and every client would be refused.
   await ensureSigningKeys(services.store, services.config);
@@ -23,18 +37,23 @@ export async function addClient(services: Services, actor: Actor, input: ClientI
     config: services.config, store: services.store, log: services.log,
     render: createRenderer(services.config), jwks: await loadJwks(services.store),
   });
-  const client = await registerClient(services.store, provider, input);
-  const who = actorFields(actor);
-  await services.events.record({ type: 'client.created', ...who, details: { clientId: client.clientId, ...who.details } });
-  return client;
+  return registerClient(services.store, provider, input);
 }
 
-export async function listClients(services: Services): Promise<ClientView[]> {
-  return (await services.store.clients.list()).map((c) => ({ clientId: c.clientId, name: c.name, metadata: c.metadata, createdAt: c.createdAt }));
+export async function listClients(services: Services, actor: Actor): Promise<ClientView[]> {
+  return audited(services, actor, { action: 'clients.list', target: { type: 'client' }, outcome: (clients) => ({ after: { count: clients.length } }) },
+    async () => (await services.store.clients.list()).map((c) => ({ clientId: c.clientId, name: c.name, metadata: c.metadata, createdAt: c.createdAt })));
 }
 
 export async function removeClient(services: Services, actor: Actor, clientId: string): Promise<void> {
-  if (!(await services.store.clients.remove(clientId))) throw new OperationError('client.not_found', `no client with id ${clientId}`, 404);
+  const stored = await services.store.clients.find(clientId);
   const who = actorFields(actor);
-  await services.events.record({ type: 'client.removed', ...who, details: { clientId, ...who.details } });
+  await audited(services, actor, {
+    action: 'clients.remove',
+    target: { type: 'client', id: clientId },
+    before: stored && { clientId: stored.clientId, name: stored.name, metadata: stored.metadata, createdAt: stored.createdAt },
+    outcome: () => ({ event: { type: 'client.removed', ...who, details: { clientId, ...who.details } } }),
+  }, async () => {
+    if (!(await services.store.clients.remove(clientId))) throw new OperationError('client.not_found', `no client with id ${clientId}`, 404);
+  });
 }

@@ -5,6 +5,7 @@ import { createRenderer } from '../../http/render.ts';
 import type { Services } from '../../services.ts';
 import { DuplicateEmailError, type User } from '../../store/users.ts';
 import { actorFields, OperationError, type Actor } from './actor.ts';
+import { audited } from './audited.ts';
 
 export interface UserView {
   id: string;
@@ -26,6 +27,18 @@ export interface NewUser {
 
 /** Creates an active user with a confirmed address (an administrator vouches for it). */
 export async function addUser(services: Services, actor: Actor, input: NewUser): Promise<UserView> {
+  const who = actorFields(actor);
+  return audited(services, actor, {
+    action: 'users.add',
+    target: { type: 'user' },
+    outcome: (user) => ({
+      targetId: user.id, after: user,
+      event: { type: 'user.created', userId: user.id, ...who, details: { ...who.details, admin: !!input.admin } },
+    }),
+  }, () => createUser(services, input));
+}
+
+async function createUser(services: Services, input: NewUser): Promise<UserView> {
   const email = z.email().max(320).safeParse(input.email);
   if (!email.success) throw new OperationError('user.email_invalid', `"${input.email}" is not a valid email address`, 400, 'email');
   if (input.name !== undefined && input.name.length > 200) throw new OperationError('user.name_too_long', 'at most 200 characters', 400, 'name');
@@ -41,11 +54,10 @@ export async function addUser(services: Services, actor: Actor, input: NewUser):
     if (err instanceof DuplicateEmailError) throw new OperationError('user.exists', `a user with email ${email.data} already exists`, 409);
     throw err;
   }
-  const who = actorFields(actor);
-  await services.events.record({ type: 'user.created', userId: user.id, ...who, details: { ...who.details, admin: !!input.admin } });
   return view(user);
 }
 
-export async function listUsers(services: Services): Promise<UserView[]> {
-  return (await services.store.users.list()).map(view);
+export async function listUsers(services: Services, actor: Actor): Promise<UserView[]> {
+  return audited(services, actor, { action: 'users.list', target: { type: 'user' }, outcome: (users) => ({ after: { count: users.length } }) },
+    async () => (await services.store.users.list()).map(view));
 }

@@ -1,0 +1,109 @@
+/**
+ * The audit log, as administrators read and check it: an export (filtered, streamed a chunk at a time) and
+ * the verification of its hash chain. Both leave their own row, like every operation.
+ */
+import type { AuditActorType, AuditResult } from '../../audit/chain.ts';
+import { EXPORT_FORMATS, exportText, type ExportFormat } from '../../audit/export.ts';
+import { verifyChain, type ChainReport } from '../../audit/verify.ts';
+import type { Services } from '../../services.ts';
+import type { AuditFilter } from '../../store/audit-log.ts';
+import { OperationError, type Actor } from './actor.ts';
+import { audited } from './audited.ts';
+
+export interface AuditQueryInput {
+  format?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  actions?: readonly string[] | undefined;
+  /** `cli`, `user:ID`, `client:ID`, or an ID of either. */
+  actor?: string | undefined;
+  /** `TYPE:ID` (`user:ID`, `client:ID`, …) or an ID. */
+  target?: string | undefined;
+  result?: string | undefined;
+}
+
+export interface AuditQuery {
+  format: ExportFormat;
+  filter: AuditFilter;
+}
+
+const RESULTS: readonly AuditResult[] = ['ok', 'denied', 'error'];
+const ACTOR_TYPES: readonly AuditActorType[] = ['user', 'client', 'cli'];
+/** A date (UTC) or a time with its zone: never a local time that reads differently on another machine. */
+const TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+const CHUNK = 64 * 1024;
+
+function time(value: string | undefined, field: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const ms = TIME.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new OperationError('audit.time_invalid', `"${value}" is not a date (2025-01-31, UTC) or a time with its zone (2025-01-31T12:00:00Z)`, 400, field);
+  return new Date(ms);
+}
+
+/** Reads an export's format and filters (from the CLI's options or an API's query), naming the one that is wrong. */
+export function auditQuery(input: AuditQueryInput): AuditQuery {
+  const format = input.format ?? 'ndjson';
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new OperationError('audit.format_unknown', `format must be one of ${EXPORT_FORMATS.join(', ')}`, 400, 'format');
+  if (input.result !== undefined && !(RESULTS as readonly string[]).includes(input.result)) {
+    throw new OperationError('audit.result_unknown', `result must be one of ${RESULTS.join(', ')}`, 400, 'result');
+  }
+  const filter: AuditFilter = { since: time(input.since, 'since'), until: time(input.until, 'until'), result: input.result as AuditResult | undefined };
+  if (input.actions?.length) filter.actions = [...input.actions];
+  if (input.actor !== undefined) {
+    const [type, id] = split(input.actor);
+    if (input.actor === 'cli') filter.actor = { type: 'cli' };
+    else if (type && (ACTOR_TYPES as readonly string[]).includes(type)) filter.actor = { type: type as AuditActorType, id };
+    else if (type) throw new OperationError('audit.actor_invalid', `an actor is cli, user:ID, client:ID or an ID`, 400, 'actor');
+    else filter.actor = { id };
+  }
+  if (input.target !== undefined) {
+    const [type, id] = split(input.target);
+    filter.target = type ? { type, id: id || undefined } : { id };
+  }
+  return { format: format as ExportFormat, filter };
+}
+
+/** `user:abc` -> ['user', 'abc']; `abc` -> [undefined, 'abc']. */
+function split(value: string): [string | undefined, string] {
+  const m = /^([a-z_]+):(.*)$/.exec(value);
+  return m ? [m[1]!, m[2]!] : [undefined, value];
+}
+
+/**
+ * Writes the rows that match, oldest first, in chunks through `write` (which may wait); the number of rows.
+ * A query refused (a bad format or filter) is a denied export, in the log like any other refusal.
+ */
+export async function exportAudit(services: Services, actor: Actor, input: AuditQueryInput, write: (text: string) => Promise<void>): Promise<number> {
+  const done = await audited(services, actor, {
+    action: 'audit.export',
+    target: { type: 'audit_log' },
+    outcome: ({ query, rows }) => ({ after: { format: query.format, filter: query.filter, rows } }),
+  }, async () => {
+    const query = auditQuery(input);
+    let rows = 0;
+    let pending = '';
+    for await (const text of exportText(countRows(services.store.audit.scan(query.filter), () => rows++), query.format)) {
+      pending += text;
+      if (pending.length >= CHUNK) {
+        await write(pending);
+        pending = '';
+      }
+    }
+    if (pending) await write(pending);
+    return { query, rows };
+  });
+  return done.rows;
+}
+
+async function* countRows<T>(rows: AsyncIterable<T>, count: () => void): AsyncGenerator<T> {
+  for await (const row of rows) {
+    count();
+    yield row;
+  }
+}
+
+/** Checks the chain from its anchor to its head (src/audit/verify.ts); the report, broken or not. */
+export async function verifyAudit(services: Services, actor: Actor): Promise<ChainReport> {
+  return audited(services, actor, { action: 'audit.verify', target: { type: 'audit_log' }, outcome: (report) => ({ after: report }) },
+    () => verifyChain(services.store.audit));
+}
