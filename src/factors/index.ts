@@ -3,6 +3,7 @@
  * fails to compile. The flow and the account page look factors up here; they never switch on names.
  */
 import { recoveryCode } from './recovery-code.ts';
+import { securityKey } from './security-key.ts';
 import { securityQuestion } from './security-question.ts';
 import { sms } from './sms.ts';
 import { totp } from './totp.ts';
@@ -16,6 +17,7 @@ export const factors: { readonly [K in StepKind]: Factor<K> } = {
   totp,
   sms,
   webauthn,
+  'security-key': securityKey,
   'recovery-code': recoveryCode,
 };
 
@@ -61,13 +63,14 @@ export const needing = (kind: StepKind): Factor[] => (Object.values(factors) as 
 
 /**
  * How each proof shows in amr, read back (an existing session's amr, when step-up adds to it): the
- * password's and every method's, by their first amr value (the first method in registry order wins).
+ * password's and every method's shapes, by their first amr value, in registry order (several methods and
+ * shapes may start with one value: `hwk` is a passkey, a key that verified the user, or one that did not).
  */
-export function proofsByAmr(): ReadonlyMap<Amr, Omit<Proof, 'authenticatorId'>> {
-  const out = new Map<Amr, Omit<Proof, 'authenticatorId'>>([[PASSWORD_PROOF.amr[0]!, PASSWORD_PROOF]]);
+export function proofsByAmr(): ReadonlyMap<Amr, readonly Omit<Proof, 'authenticatorId'>[]> {
+  const out = new Map<Amr, Omit<Proof, 'authenticatorId'>[]>([[PASSWORD_PROOF.amr[0]!, [PASSWORD_PROOF]]]);
   for (const factor of Object.values(factors) as Factor[]) {
     for (const shape of [factor.proof, ...(factor.alsoProves ?? [])]) {
-      if (!out.has(shape.amr[0]!)) out.set(shape.amr[0]!, { ...shape, kind: factor.kind });
+      out.set(shape.amr[0]!, [...(out.get(shape.amr[0]!) ?? []), { ...shape, kind: factor.kind }]);
     }
   }
   return out;

@@ -21,7 +21,7 @@ export type { Authenticator };
  */
 export type FactorKind = 'password' | StepKind;
 /** The kinds behind the Factor interface: one module each in the registry. */
-export type StepKind = 'security-question' | 'totp' | 'sms' | 'webauthn' | 'recovery-code';
+export type StepKind = 'security-question' | 'totp' | 'sms' | 'webauthn' | 'security-key' | 'recovery-code';
 
 /** RFC 8176 authentication method reference values used by Latchkey. */
 export type Amr = 'pwd' | 'kba' | 'otp' | 'sms' | 'mca' | 'hwk' | 'swk' | 'user' | 'mfa' | 'rba';

@@ -2,10 +2,11 @@
  * The sign-in page and its first factor.
  *  - The password: unknown, disabled and wrong-password answers are identical in words, status and timing
  *    (a decoy hash is verified when the account does not exist).
- *  - A passkey alone: the page's "Sign in with face or fingerprint" button and passkey autofill on the
- *    email field ask for a challenge (POST …/passkey/options, answered as JSON), the browser signs it, and
- *    POST …/passkey checks it: the account is the credential's owner (a discoverable credential, no email
- *    typed). The challenge belongs to this sign-in and is taken out before checking.
+ *  - A passkey alone: the page's "Sign in with face or fingerprint" button, its "Use a security key"
+ *    button and passkey autofill on the email field ask for a challenge (POST …/passkey/options, answered
+ *    as JSON), the browser signs it, and POST …/passkey checks it: the account is the credential's owner
+ *    (a discoverable credential of a passkey or of a security key, no email typed; user verification
+ *    required). The challenge belongs to this sign-in and is taken out before checking.
  * Either is the first proof; next-step.ts decides whether the sign-in needs more.
  */
 import type { Next } from 'koa';
@@ -13,7 +14,8 @@ import { z } from 'zod';
 import { factorContext } from '../factors/index.ts';
 import { passwordProof } from '../factors/password.ts';
 import { FactorError } from '../factors/types.ts';
-import { passkeySignIn, webauthn as passkeys, type WebauthnInput } from '../factors/webauthn.ts';
+import { passkeySignIn } from '../factors/passkey-sign-in.ts';
+import { webauthn as passkeys, type WebauthnInput } from '../factors/webauthn.ts';
 import type { User } from '../store/users.ts';
 import { runPending } from '../factors/pending.ts';
 import { ThrottledError } from '../security/attempts.ts';
@@ -46,6 +48,11 @@ export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extr
     email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
     error: extra.error,
   });
+}
+
+/** What the page's script said of this device: a platform authenticator (a passkey may be offered), none, or unknown. */
+function platformAuthenticator(form: Record<string, string>): boolean | null {
+  return form.passkey === 'capable' ? true : form.passkey === 'incapable' ? false : null;
 }
 
 export function signIn(deps: InteractionDeps) {
@@ -83,9 +90,7 @@ export function signIn(deps: InteractionDeps) {
     }
 
     // The page's script says whether this device has a platform authenticator (a passkey may be offered).
-    const capability = ctx.state.form.passkey;
-    const platform = capability === 'capable' ? true : capability === 'incapable' ? false : null;
-    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], platform, ctx.state.form.remember === 'yes');
+    return afterFirstFactor(deps, ctx, user, [passwordProof(user.id)], platformAuthenticator(ctx.state.form), ctx.state.form.remember === 'yes');
   };
 }
 
@@ -147,6 +152,8 @@ export function passkeySignInStep(deps: InteractionDeps) {
       return renderLogin(deps, ctx, { error: t(err.messageKey, err.vars) });
     }
     if (!outcome.value) throw new Error('a passkey check that neither proved nor failed');
-    await afterFirstFactor(deps, ctx, owner!.user, [outcome.value], true, form.remember === 'yes');
+    // A passkey just answered: this device has a platform authenticator. A security key says nothing of it.
+    const platform = owner!.method.webauthn.attachment === 'platform' ? true : platformAuthenticator(form);
+    await afterFirstFactor(deps, ctx, owner!.user, [outcome.value], platform, form.remember === 'yes');
   };
 }

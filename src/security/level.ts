@@ -1,10 +1,11 @@
 /**
  * The one place that decides assurance levels. Pure functions: proofs -> { acr, amr }, and what a request needs.
  *
- * | acr                   | reached by                                         |
- * | urn:latchkey:acr:1fa  | password (+ security question)                     |
- * | urn:latchkey:acr:mfa  | two independent categories (password + possession) |
- * | phr                   | a phishing-resistant proof with user verification  |
+ * | acr                   | reached by                                                              |
+ * | urn:latchkey:acr:1fa  | password (+ security question)                                          |
+ * | urn:latchkey:acr:mfa  | two independent categories (password + possession)                      |
+ * | phr                   | two factors with a phishing-resistant proof: a passkey or a key with    |
+ * |                       | user verification (alone or after a password), a key after a password   |
  */
 import { proofsByAmr } from '../factors/index.ts';
 import type { Amr, Offer, Proof, ProofShape } from '../factors/types.ts';
@@ -41,11 +42,14 @@ export function levelOf(proofs: readonly Proof[], extraAmr: readonly Amr[] = [])
   for (const p of proofs) for (const m of p.amr) amr.add(m);
   for (const m of extraAmr) amr.add(m);
   const categories = new Set(proofs.map((p) => p.category));
+  // Two factors: two independent categories, or one proof that is two in itself (an authenticator that
+  // verified its user: possession, and the face, fingerprint or PIN). A key without user verification is
+  // possession only: two factors with a password, one on its own.
   const independent = categories.size >= 2 || proofs.some((p) => p.phishingResistant && p.amr.includes('user'));
   if (independent) amr.add('mfa');
   let acr: Acr = ACR.oneFactor;
-  if (categories.size >= 2) acr = ACR.mfa;
-  if (proofs.some((p) => p.phishingResistant && p.amr.includes('user'))) acr = ACR.phr;
+  // Phishing-resistant when one of the factors is: a phished password alone cannot complete the sign-in.
+  if (independent) acr = proofs.some((p) => p.phishingResistant) ? ACR.phr : ACR.mfa;
   return { acr, amr: [...amr] };
 }
 
@@ -143,12 +147,16 @@ const AMR_PROOFS = proofsByAmr();
 /**
  * The proofs behind an existing session, from the amr it was granted with (which levelOf derived from
  * them): step-up inside a session asks only for what is missing and derives the new level from all of them.
+ * Each value reads back as the fullest proof it starts whose every value the session holds (`hwk` with
+ * `user`: a passkey or a key that verified the user; `hwk` alone: a key that did not, never more).
  * Values that are not proofs (mfa, rba) and unknown values are dropped.
  */
 export function proofsFromAmr(amr: readonly unknown[] | undefined, sessionUid: string): Proof[] {
+  const held = new Set((amr ?? []).filter((v): v is string => typeof v === 'string'));
   const out: Proof[] = [];
-  for (const value of amr ?? []) {
-    const proof = typeof value === 'string' ? AMR_PROOFS.get(value as Amr) : undefined;
+  for (const value of held) {
+    const fits = (AMR_PROOFS.get(value as Amr) ?? []).filter((shape) => shape.amr.every((m) => held.has(m)));
+    const proof = fits.reduce<(typeof fits)[number] | undefined>((best, shape) => (!best || shape.amr.length > best.amr.length ? shape : best), undefined);
     if (proof && !out.some((p) => p.amr[0] === proof.amr[0])) out.push({ ...proof, authenticatorId: `session:${sessionUid}` });
   }
   return out;
@@ -168,13 +176,15 @@ export const OFFER_ORDER: { readonly [O in Offer]: number } = { normal: 0, restr
 
 /**
  * Methods from the strongest to the weakest, as the account page lists them: by the level each reaches with
- * the password (a passkey `phr`, an app or a phone `mfa`, a security question `1fa`), then by how it is
- * offered (SMS restricted, recovery codes a last resort); otherwise in the order given.
+ * the password (a passkey or a security key `phr`, an app or a phone `mfa`, a security question `1fa`), then
+ * by how it is offered (SMS restricted, recovery codes a last resort), then by the level it reaches on its
+ * own (a passkey always verifies its user; a key may not); otherwise in the order given.
  */
 export function strongestFirst<T extends { proof: ProofShape; offer: Offer }>(methods: readonly T[]): T[] {
   const level = (m: T) => rank(highestReachable([m.proof]));
-  return [...methods].sort((a, b) => level(b) - level(a) || OFFER_ORDER[a.offer] - OFFER_ORDER[b.offer]);
+  const alone = (m: T) => rank(levelOf([{ ...m.proof, kind: 'password', authenticatorId: '(method)' }]).acr);
+  return [...methods].sort((a, b) => level(b) - level(a) || OFFER_ORDER[a.offer] - OFFER_ORDER[b.offer] || alone(b) - alone(a));
 }
 
-/** The strongest level there is (a passkey with user verification): what a method reaching it is marked with. */
+/** The strongest level there is (a passkey; a security key after a password): what a method reaching it is marked with. */
 export const reachesTop = (shape: ProofShape): boolean => highestReachable([shape]) === LEVELS.at(-1);

@@ -19,8 +19,8 @@ const SIZES = {
 } as const;
 type Size = keyof typeof SIZES;
 
-/** The cards from the strongest method to the weakest: a passkey, an app, a phone (the weaker backup), recovery codes, the question. */
-const STRONGEST_FIRST = ['webauthn', 'totp', 'sms', 'recovery-code', 'security-question'];
+/** The cards from the strongest method to the weakest: a passkey, a security key, an app, a phone (the weaker backup), recovery codes, the question. */
+const STRONGEST_FIRST = ['webauthn', 'security-key', 'totp', 'sms', 'recovery-code', 'security-question'];
 
 interface AxeViolation {
   id: string;
@@ -67,8 +67,8 @@ describe('"Password & security" as a control panel, in Chromium', () => {
 
   /**
    * A user with every method on: the security question, a passkey made on this device through the page
-   * (face or fingerprint: Chromium's virtual authenticator), then an authenticator app and a phone; the
-   * recovery codes came with the passkey. Returns the signed-in browser's cookies.
+   * (face or fingerprint: Chromium's virtual authenticator), then a security key, an authenticator app and a
+   * phone; the recovery codes came with the passkey. Returns the signed-in browser's cookies.
    */
   let everyMethod: { user: { id: string; email: string; password: string }; storageState: BrowserContextOptions['storageState'] };
   before(async () => {
@@ -86,6 +86,11 @@ describe('"Password & security" as a control panel, in Chromium', () => {
     await page.getByRole('button', { name: 'Turn on' }).click();
     await page.getByRole('link', { name: 'I have saved my codes' }).click();
     await page.waitForURL((u) => u.pathname === '/account/security');
+    // As a registration from the key's card stores it (security-key-browser.test.ts adds them through the page).
+    await store().authenticators.insert({
+      userId: user.id, kind: 'security-key', label: 'YubiKey 5 NFC', publicKey: 'pQECAyYgASFYIA', externalId: 'c2VjdXJpdHkta2V5',
+      data: { counter: 0, transports: ['usb', 'nfc'], backupEligible: false, backedUp: false },
+    });
     const app = await addTotp(store(), user.id, 'Pixel phone');
     // Named as an enrolment names it: the number masked.
     await store().authenticators.insert({ userId: user.id, kind: 'sms', label: maskPhone('+447911123456'), data: { phone: '+447911123456' } });
@@ -121,8 +126,10 @@ describe('"Password & security" as a control panel, in Chromium', () => {
           assert.equal(await page.getByRole('region', { name: await page.locator(`#method-${kind}-name`).innerText() }).count(), 1, `${kind} is a named region`);
         }
         assert.equal(await page.locator('#method-webauthn .strength').innerText(), 'Strongest');
+        assert.equal(await page.locator('#method-security-key .strength').innerText(), 'Strongest');
         assert.equal(await page.locator('#method-sms .strength').innerText(), 'Weaker: keep it as a backup');
-        assert.equal(await page.locator('.strength').count(), 2, 'only those two are marked');
+        assert.equal(await page.locator('.strength').count(), 3, 'only those three are marked');
+        assert.match(await page.locator('#method-security-key-used').innerText(), /^YubiKey 5 NFC · Not used yet$/);
         assert.match(await page.locator('#method-totp-used').innerText(), /^Pixel phone · Last used \S.*\d{4}/);
         assert.match(await page.locator('#method-security-question-used').innerText(), /^Last used \S.*\d{4}/);
         assert.match(await page.locator('#method-sms-used').innerText(), /Not used yet$/);
@@ -141,9 +148,9 @@ describe('"Password & security" as a control panel, in Chromium', () => {
         const violations = await seriousViolations(page);
         assert.deepEqual(violations, [], `axe: ${violations.join('\n')}`);
         const side = async (kind: string) => (await page.locator(`#method-${kind}`).boundingBox())!;
-        if (size === 'desktop') assert.equal((await side('totp')).y, (await side('webauthn')).y, 'on a desktop the cards sit side by side');
+        if (size === 'desktop') assert.equal((await side('security-key')).y, (await side('webauthn')).y, 'on a desktop the cards sit side by side');
         if (size === 'phone') {
-          assert.ok((await side('totp')).y > (await side('webauthn')).y, 'on a phone they stack');
+          assert.ok((await side('security-key')).y > (await side('webauthn')).y, 'on a phone they stack');
           const { height, width } = await page.evaluate(() => ({ height: document.documentElement.scrollHeight, width: document.documentElement.scrollWidth }));
           assert.ok(height <= 2 * viewport.height + 40, `at most about two screens on a phone, got ${height} px`);
           assert.ok(width <= viewport.width, `no sideways scrolling, got ${width} px`);

@@ -1,6 +1,6 @@
 /**
  * Real headless Chromium (Debian's package) through playwright-core. Each test gets its own context
- * (its own cookies). `virtualAuthenticator` adds a WebAuthn platform authenticator over CDP.
+ * (its own cookies). `virtualAuthenticator` adds a WebAuthn platform authenticator (or a security key) over CDP.
  */
 import { after, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
@@ -57,12 +57,27 @@ export async function openAppBrowser(browser: Browser, appOrigin: string, violat
   return { context, page, violations, callbacks };
 }
 
-/** Adds a CTAP2 internal (platform) authenticator with resident keys and user verification. */
-export async function virtualAuthenticator(page: Page): Promise<{ authenticatorId: string; send: (method: string, params?: object) => Promise<unknown> }> {
+/** What kind of virtual authenticator: where it is attached, and what it can do. */
+export interface VirtualAuthenticatorOptions {
+  /** `internal`: this device's own (a platform authenticator, face or fingerprint); `usb`, `nfc`, `ble`: a security key. */
+  transport?: 'internal' | 'usb' | 'nfc' | 'ble';
+  /** It can hold discoverable (resident) credentials. */
+  hasResidentKey?: boolean;
+  /** It can verify its user (a PIN, a fingerprint); it then always does. */
+  hasUserVerification?: boolean;
+}
+
+/**
+ * Adds a CTAP2 virtual authenticator: by default an internal (platform) one with resident keys and user
+ * verification; `{ transport: 'usb' }` makes it a security key. Several may be added to one page; the
+ * browser picks the one that fits a ceremony's attachment.
+ */
+export async function virtualAuthenticator(page: Page, options: VirtualAuthenticatorOptions = {}): Promise<{ authenticatorId: string; send: (method: string, params?: object) => Promise<unknown> }> {
+  const { transport = 'internal', hasResidentKey = true, hasUserVerification = true } = options;
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable', { enableUI: false });
   const { authenticatorId } = (await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    options: { protocol: 'ctap2', transport, hasResidentKey, hasUserVerification, isUserVerified: hasUserVerification, automaticPresenceSimulation: true },
   })) as { authenticatorId: string };
   return { authenticatorId, send: (method, params) => cdp.send(method as never, params as never) as Promise<unknown> };
 }

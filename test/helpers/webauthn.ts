@@ -277,12 +277,15 @@ interface PasskeyStore {
   };
 }
 
-/** Fixture: the passkey stored for the user as a registration would store it (straight into the store: fast). */
-export async function addPasskey(store: PasskeyStore, userId: string, passkey: SoftPasskey, { label = 'Passkey', counter = passkey.counter } = {}): Promise<{ id: string }> {
+/**
+ * Fixture: the passkey stored for the user as a registration would store it (straight into the store: fast).
+ * `kind: 'security-key'` stores it as a security key (a roaming authenticator, over USB by default).
+ */
+export async function addPasskey(store: PasskeyStore, userId: string, passkey: SoftPasskey, { label = 'Passkey', counter = passkey.counter, kind = 'webauthn' as 'webauthn' | 'security-key' } = {}): Promise<{ id: string }> {
   passkey.userHandle = userHandleOf(userId);
   passkey.counter = counter;
   return store.authenticators.insert({
-    userId, kind: 'webauthn', label, publicKey: passkey.publicKeyCose, externalId: passkey.id,
-    data: { counter, transports: ['internal'], backupEligible: passkey.backupEligible, backedUp: passkey.backedUp },
+    userId, kind, label, publicKey: passkey.publicKeyCose, externalId: passkey.id,
+    data: { counter, transports: kind === 'webauthn' ? ['internal'] : ['usb'], backupEligible: passkey.backupEligible, backedUp: passkey.backedUp },
   });
 }

@@ -1,7 +1,8 @@
 /**
  * level.ts as a table: every combination of the proofs a sign-in can gather (the password, the security
- * question, an authenticator app, a text message, a recovery code, a device-bound and a synced passkey),
- * taken from the factors' own proof shapes, against the README's table of levels written as rules here.
+ * question, an authenticator app, a text message, a recovery code, a device-bound and a synced passkey, a
+ * security key with and without user verification), taken from the factors' own proof shapes, against the
+ * README's table of levels written as rules here.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -23,6 +24,8 @@ const PROOFS: Record<string, Proof> = {
   recovery: shape('recovery-code'),
   devicePasskey: shape('webauthn'),
   syncedPasskey: shape('webauthn', 1),
+  key: shape('security-key'),
+  keyWithPin: shape('security-key', 1),
 };
 
 /** The README's "Levels and methods" table, as rules. */
@@ -30,8 +33,9 @@ function expected(names: string[]) {
   const has = (n: string) => names.includes(n);
   const knowledge = has('password') || has('question');
   const possession = has('app') || has('text') || has('recovery');
-  const passkey = has('devicePasskey') || has('syncedPasskey');
-  const acr = passkey ? ACR.phr : knowledge && possession ? ACR.mfa : ACR.oneFactor;
+  const passkey = has('devicePasskey') || has('syncedPasskey') || has('keyWithPin');
+  // A key without its PIN is possession only: phishing-resistant with a factor of another kind (knowledge), one factor alone.
+  const acr = passkey || (has('key') && knowledge) ? ACR.phr : knowledge && possession ? ACR.mfa : ACR.oneFactor;
   const amr = new Set<string>();
   if (has('password')) amr.add('pwd');
   if (has('question')) amr.add('kba');
@@ -39,6 +43,8 @@ function expected(names: string[]) {
   if (has('text')) amr.add('sms');
   if (has('devicePasskey')) amr.add('hwk').add('user');
   if (has('syncedPasskey')) amr.add('swk').add('user');
+  if (has('key')) amr.add('hwk');
+  if (has('keyWithPin')) amr.add('hwk').add('user');
   if (acr !== ACR.oneFactor) amr.add('mfa');
   return { acr, amr: [...amr].sort() };
 }
@@ -64,6 +70,10 @@ describe('levels: every combination of proofs', () => {
       [['devicePasskey'], ACR.phr, ['hwk', 'user', 'mfa']],
       [['syncedPasskey'], ACR.phr, ['swk', 'user', 'mfa']],
       [['password', 'devicePasskey'], ACR.phr, ['pwd', 'hwk', 'user', 'mfa']],
+      [['password', 'keyWithPin'], ACR.phr, ['pwd', 'hwk', 'user', 'mfa']],
+      [['password', 'key'], ACR.phr, ['pwd', 'hwk', 'mfa']],
+      [['keyWithPin'], ACR.phr, ['hwk', 'user', 'mfa']],
+      [['key'], ACR.oneFactor, ['hwk']],
     ];
     for (const [combo, acr, amr] of rows) assert.deepEqual(levelOf(combo.map((n) => PROOFS[n]!)), { acr, amr }, combo.join(' + '));
     assert.deepEqual(levelOf([PROOFS.password!], ['rba']).amr, ['pwd', 'rba']);
@@ -86,9 +96,10 @@ describe('levels: every combination of proofs', () => {
 describe('the methods from the strongest to the weakest (the order of "Password & security")', () => {
   it('orders the registry by the level each method reaches with the password, then by how it is offered', () => {
     const registry = Object.values(factors);
-    assert.deepEqual(strongestFirst(registry).map((f) => f.kind), ['webauthn', 'totp', 'sms', 'recovery-code', 'security-question']);
-    assert.deepEqual(strongestFirst([...registry].reverse()).map((f) => f.kind), ['webauthn', 'totp', 'sms', 'recovery-code', 'security-question'], 'whatever the registry order');
-    assert.deepEqual(registry.filter((f) => reachesTop(f.proof)).map((f) => f.kind), ['webauthn'], 'only a passkey is marked the strongest');
+    const order = ['webauthn', 'security-key', 'totp', 'sms', 'recovery-code', 'security-question'];
+    assert.deepEqual(strongestFirst(registry).map((f) => f.kind), order);
+    assert.deepEqual(strongestFirst([...registry].reverse()).map((f) => f.kind), order, 'whatever the registry order (a passkey verifies its user; a key may not)');
+    assert.deepEqual(registry.filter((f) => reachesTop(f.proof)).map((f) => f.kind), ['webauthn', 'security-key'], 'only the phishing-resistant methods are marked the strongest');
   });
 
   it('puts a restricted offer (SMS) after the usual ones at the same level, and keeps the given order otherwise', () => {

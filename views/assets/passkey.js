@@ -1,11 +1,14 @@
-// Passkeys ("Sign in with face or fingerprint") through @simplewebauthn/browser, served from this site
-// (/assets/vendor/). Every page works without this script: the passkey parts stay hidden, and the password
-// and the other methods work as usual.
+// Passkeys ("Sign in with face or fingerprint") and security keys through @simplewebauthn/browser, served
+// from this site (/assets/vendor/). Every page works without this script: the passkey and security key
+// parts stay hidden, and the password and the other methods work as usual.
 (() => {
   const lib = window.SimpleWebAuthnBrowser;
   const supported = !!lib && lib.browserSupportsWebAuthn();
   const showAll = (selector) => document.querySelectorAll(selector).forEach((el) => { el.hidden = false; });
   const capable = supported ? lib.platformAuthenticatorIsAvailable().catch(() => false) : Promise.resolve(false);
+
+  // Parts shown wherever the browser can use WebAuthn at all (a security key works on any device), or only where not.
+  showAll(supported ? '[data-webauthn-supported]' : '[data-webauthn-unsupported]');
 
   // Parts shown only where a platform authenticator (face, fingerprint, device PIN) exists, or only where not.
   capable.then((yes) => {
@@ -44,13 +47,15 @@
       if (!res.ok) throw new Error(`options: ${res.status}`);
       return res.json();
     };
-    const run = async (autofill) => {
+    const run = async (autofill, hints) => {
       const { pending, options } = await challenge();
-      send(signIn, await lib.startAuthentication({ optionsJSON: options, useBrowserAutofill: autofill }), pending);
+      send(signIn, await lib.startAuthentication({ optionsJSON: hints ? { ...options, hints } : options, useBrowserAutofill: autofill }), pending);
     };
     signIn.addEventListener('submit', (event) => {
       event.preventDefault();
-      run(false).catch(() => fail(signIn));
+      // "Use a security key": the same challenge, with the browser going straight to its security key prompt.
+      const key = event.submitter && event.submitter.hasAttribute('data-security-key');
+      run(false, key ? ['security-key'] : undefined).catch(() => fail(signIn));
     });
     lib.browserSupportsWebAuthnAutofill().then((yes) => {
       if (yes && document.querySelector('input[autocomplete~="webauthn"]')) run(true).catch(() => {});
