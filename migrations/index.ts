@@ -7,6 +7,8 @@ import * as pendingStatus from './005_pending_status.ts';
 import * as consents from './006_consents.ts';
 import * as platformUnknown from './007_platform_unknown.ts';
 import * as keepSignedIn from './008_keep_signed_in.ts';
+import * as userLanguage from './009_user_language.ts';
+import * as auditLog from './010_audit_log.ts';
 
 export interface Migration {
   name: string;
@@ -23,4 +25,6 @@ export const migrations: Migration[] = [
   { name: '006_consents', ...consents },
   { name: '007_platform_unknown', ...platformUnknown },
   { name: '008_keep_signed_in', ...keepSignedIn },
+  { name: '009_user_language', ...userLanguage },
+  { name: '010_audit_log', ...auditLog },
 ];

@@ -1,5 +1,6 @@
 /**
- * Composes the Koa app in one readable list: http/* -> health -> assets -> interaction, setup, sign-up,
+ * Composes the Koa app in one readable list: http/* (the request's language first) -> health -> assets ->
+ * the language picker -> interaction, setup, sign-up,
  * email verification, password reset, account page -> provider.
  * Anything our routes do not answer goes to oidc-provider (discovery, /auth, /token, /jwks, …).
  */
@@ -13,6 +14,7 @@ import { csrf } from './http/csrf.ts';
 import { errorHandler } from './http/errors.ts';
 import { securityHeaders } from './http/headers.ts';
 import { health } from './http/health.ts';
+import { languageRoutes, languageScope } from './http/language.ts';
 import { trustProxies } from './http/proxy.ts';
 import { createRenderer } from './http/render.ts';
 import { requestLog } from './http/request-log.ts';
@@ -48,11 +50,14 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
 
   koa
     .use(requestLog(log))
+    // Before anything renders (error pages included) and before oidc-provider's routes: see http/language.ts.
+    .use(languageScope(config, forms))
     .use(errorHandler(render))
     .use(securityHeaders(config))
     .use(trustProxies(config))
     .use(health(services.database, opts.shuttingDown ?? (() => false)))
     .use(assets(config))
+    .use(languageRoutes(deps).routes())
     .use(interaction.routes())
     .use(interaction.allowedMethods())
     .use(setup.routes())

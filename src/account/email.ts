@@ -6,6 +6,7 @@
  */
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { languageOf } from '../i18n.ts';
 import { normalizeEmail, DuplicateEmailError } from '../store/users.ts';
 import { requestMeta, type AccountContext, type AccountDeps } from './context.ts';
 import { firstProblem } from './form.ts';
@@ -48,10 +49,11 @@ export function requestEmailChange(deps: AccountDeps) {
       return show(deps, ctx, { newEmail, error: deps.render.t('account.email.tooMany') }, 429);
     }
     const token = await deps.store.codes.issue('email_change', user.id, EMAIL_CHANGE_TTL_SECONDS, { email: newEmail, from: user.email });
+    // To the new address, in the user's language like every mail to them.
     await deps.mailer.send(newEmail, 'confirm-email-change', {
       newEmail, link: `${deps.config.issuer}/account/email/confirm?token=${token}`,
-    });
-    await notify(deps, user.email, 'email-change-requested', { newEmail });
+    }, languageOf(user));
+    await notify(deps, user, 'email-change-requested', { newEmail });
     await deps.events.record({ type: 'email.change_requested', userId: user.id, ...requestMeta(ctx), details: { newEmail } });
     show(deps, ctx, { sentTo: newEmail });
   };
@@ -92,7 +94,8 @@ export function confirmEmailChange(deps: AccountDeps) {
     if (!changed) return linkDead(deps, ctx);
     const { user, email } = changed;
     await deps.events.record({ type: 'email.changed', userId: user.id, ...requestMeta(ctx), details: { from: user.email, to: email } });
-    await notify(deps, user.email, 'email-changed', { oldEmail: user.email, newEmail: email });
+    // To the old address (`user` is the account before the change).
+    await notify(deps, user, 'email-changed', { oldEmail: user.email, newEmail: email });
     confirmPage(deps, ctx, { done: true, newEmail: email });
   };
 }

@@ -56,7 +56,7 @@ export function changePassword(deps: AccountDeps) {
     await deps.store.codes.revokeAll('password_reset', user.id);
     const ended = signOutOthers ? await endOtherSessions(deps, user.id, account.oidcSessionUid) : { sessions: 0, apps: [] };
     await deps.events.record({ type: 'password.changed', userId: user.id, ...meta, details: { signedOutOthers: signOutOthers, sessionsEnded: ended.sessions, apps: ended.apps } });
-    await notify(deps, user.email, 'password-changed', { email: user.email });
+    await notify(deps, user, 'password-changed', { email: user.email });
     doneRedirect(deps, ctx, '/account/security', 'password');
   };
 }

@@ -44,7 +44,7 @@ export function saveVerification(deps: AccountDeps) {
     if (preference !== user.verificationPreference) {
       await deps.store.users.setVerificationPreference(user.id, preference);
       await deps.events.record({ type: 'verification.changed', userId: user.id, ...requestMeta(ctx), details: { from: user.verificationPreference, to: preference } });
-      await notify(deps, user.email, 'verification-changed', { preference: deps.render.t(`account.verification.${preference}`) });
+      await notify(deps, user, 'verification-changed', () => ({ preference: deps.render.t(`account.verification.${preference}`) }));
     }
     doneRedirect(deps, ctx, '/account/security', 'verification');
   };

@@ -96,7 +96,7 @@ async function generateRecoveryCodes(deps: AccountDeps, ctx: AccountContext, aft
   const pending: Pending = { ...step, id: 'generated', userId: user.id, attemptsLeft: 1, expiresAt: Date.now() + step.ttlSeconds * 1000 };
   await backup.enroll.finish(pending, { confirm: 'yes' }, user, fctx);
   await deps.events.record({ type: 'recovery_codes.generated', userId: user.id, ...requestMeta(ctx), details: { count: deps.config.twoStep.recoveryCodes.count } });
-  await notify(deps, user.email, 'two-step-changed', { change: deps.render.t('mail.two-step-changed.recoveryCodes') });
+  await notify(deps, user, 'two-step-changed', () => ({ change: deps.render.t('mail.two-step-changed.recoveryCodes') }));
   renderPage(deps, ctx, 'account/recovery-codes-new.njk', 'security', { view: await backup.view(pending, user, fctx), after });
 }
 
@@ -136,7 +136,7 @@ export function finishEnrol(deps: AccountDeps) {
     }
     await deps.events.record({ type: replaced ? 'two_step.changed' : 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind, label: result.label } });
     await countAsRecentSignIn(deps, ctx, factor as Factor, result);
-    await notify(deps, user.email, 'two-step-changed', { change: t(`mail.two-step-changed.${replaced ? 'changed' : 'added'}`, { method: methodName(deps, kind), label: result.label }) });
+    await notify(deps, user, 'two-step-changed', () => ({ change: t(`mail.two-step-changed.${replaced ? 'changed' : 'added'}`, { method: methodName(deps, kind), label: result.label }) }));
     // The first possession method comes with recovery codes, for the day it is out of reach.
     if (isPossession(factor) && (await backup.usable(user, fctx)).length === 0) {
       return generateRecoveryCodes(deps, ctx, t('account.twoStep.addedWithCodes', { method: methodName(deps, kind) }));
@@ -187,10 +187,10 @@ async function remove(deps: AccountDeps, ctx: AccountContext, targets: Authentic
     await deps.store.authenticators.removeKind(user.id, backup.kind);
     await deps.store.codes.replaceSet('recovery_code', user.id, [], 1);
   }
-  const change = targets.length === 1
+  const change = () => targets.length === 1
     ? t('mail.two-step-changed.removed', { method: methodName(deps, targets[0]!.kind), label: targets[0]!.label })
     : t('mail.two-step-changed.removedMany', { method: methodName(deps, targets[0]!.kind), count: targets.length });
-  await notify(deps, user.email, 'two-step-changed', { change });
+  await notify(deps, user, 'two-step-changed', () => ({ change: change() }));
   return undefined;
 }
 
@@ -229,7 +229,7 @@ export function renameMethod(deps: AccountDeps) {
     if (!target || !isStepKind(target.kind) || !factorFor(target.kind).multiple) return refuse(deps, ctx, t('account.twoStep.gone'));
     await deps.store.authenticators.rename(user.id, target.id, parsed.data.label);
     await deps.events.record({ type: 'two_step.renamed', userId: user.id, ...requestMeta(ctx), details: { kind: target.kind, from: target.label, to: parsed.data.label } });
-    await notify(deps, user.email, 'two-step-changed', { change: t('mail.two-step-changed.renamed', { method: methodName(deps, target.kind), from: target.label, to: parsed.data.label }) });
+    await notify(deps, user, 'two-step-changed', () => ({ change: t('mail.two-step-changed.renamed', { method: methodName(deps, target.kind), from: target.label, to: parsed.data.label }) }));
     doneRedirect(deps, ctx, '/account/security', 'twoStepRenamed');
   };
 }

@@ -18,13 +18,17 @@ export function csrf(config: Config) {
   const secure = new URL(config.issuer).protocol === 'https:';
   const name = cookieName(config, COOKIE, '/');
   const sign = (seed: string) => createHmac('sha256', key).update(`csrf:${seed}`).digest('base64url');
+  // A seed made for a browser without the cookie, kept for the rest of the request: every form of one page
+  // (the page's own and the layout's language picker) carries the token of the one cookie it sets.
+  const issued = new WeakMap<Context, string>();
 
   return {
     /** The token for a form on this page (sets the cookie when the browser has none). */
     token(ctx: Context): string {
-      let seed = ctx.cookies.get(name);
+      let seed = issued.get(ctx) ?? ctx.cookies.get(name);
       if (!seed || !/^[A-Za-z0-9_-]{22,64}$/.test(seed)) {
         seed = randomBytes(18).toString('base64url');
+        issued.set(ctx, seed);
         if (secure) ctx.cookies.secure = true; // koa refuses Secure cookies on a request it thinks is plain http
         ctx.cookies.set(name, seed, { httpOnly: true, sameSite: 'strict', secure, overwrite: true, path: '/' });
       }

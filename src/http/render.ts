@@ -1,7 +1,7 @@
 /** Server-rendered pages: nunjucks with autoescaping on, one layout, no inline script or style. */
 import nunjucks from 'nunjucks';
 import type { Config } from '../config.ts';
-import { createTranslator, loadStrings, type Translate } from '../i18n.ts';
+import { currentLanguage, DEFAULT_LANGUAGE, languageHolder, languageName, requestTranslator, supportedLanguages, type Translate } from '../i18n.ts';
 import { viewsDir } from '../paths.ts';
 
 export type Render = ((template: string, vars?: Record<string, unknown>) => string) & { t: Translate };
@@ -12,17 +12,30 @@ export type Markup = nunjucks.runtime.SafeString;
 const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-/** Formats a time for people: "3 Mar 2025, 14:05 UTC" (the server does not know the browser's time zone). */
-const utcFormat = new Intl.DateTimeFormat('en-GB', {
-  day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
-});
+const utcFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * A time for people in the current language, in UTC (the server does not know the browser's time zone):
+ * "3 Mar 2025, 14:05 UTC", "3. März 2025, 14:05 UTC". English keeps the day-month-year order of en-GB.
+ */
+export function timeText(d: Date): string {
+  const language = currentLanguage();
+  let format = utcFormats.get(language);
+  if (!format) {
+    format = new Intl.DateTimeFormat(language === DEFAULT_LANGUAGE ? 'en-GB' : language, {
+      day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC',
+    });
+    utcFormats.set(language, format);
+  }
+  return `${format.format(d)} UTC`;
+}
 
 /**
  * A time as `<time datetime="…">3 Mar 2025, 14:05 UTC</time>`: readable without JavaScript, and rewritten to
  * the viewer's own time zone by /assets/local-time.js.
  */
 export function timeMarkup(d: Date): Markup {
-  return new nunjucks.runtime.SafeString(`<time datetime="${d.toISOString()}">${escapeHtml(utcFormat.format(d))} UTC</time>`);
+  return new nunjucks.runtime.SafeString(`<time datetime="${d.toISOString()}">${escapeHtml(timeText(d))}</time>`);
 }
 
 /**
@@ -44,16 +57,36 @@ function tWithMarkup(t: Translate): (key: string, vars?: Record<string, unknown>
   };
 }
 
+/**
+ * What the layout's language picker shows (http/language.ts answers it): the languages in their own names,
+ * the current one, this request's CSRF token and the page to come back to. Nothing outside a request, or
+ * with only one language.
+ */
+function languagePicker() {
+  const picker = languageHolder()?.picker;
+  const languages = supportedLanguages();
+  if (!picker || languages.length < 2) return undefined;
+  return {
+    current: currentLanguage(),
+    languages: languages.map((code) => ({ code, name: languageName(code) })),
+    csrf: picker.csrf(),
+    back: picker.back,
+  };
+}
+
 /** `autoescape: false` is for plain-text email bodies only. */
 export function createRenderer(config: Config, { autoescape = true }: { autoescape?: boolean } = {}): Render {
   const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(viewsDir, { noCache: config.env === 'development' }), {
     autoescape,
     throwOnUndefined: false,
   });
-  const t = createTranslator(loadStrings('en'), config.env !== 'production');
+  // `t` speaks the language of the request (or mail) being rendered: see i18n.ts.
+  const t = requestTranslator(config.env !== 'production');
   env.addGlobal('productName', config.productName);
   env.addGlobal('logoUrl', config.branding.logoUrl);
   env.addGlobal('t', tWithMarkup(t));
+  env.addGlobal('lang', currentLanguage);
+  env.addGlobal('languagePicker', languagePicker);
   const render = (template: string, vars: Record<string, unknown> = {}) => env.render(template, vars);
   return Object.assign(render, { t });
 }

@@ -6,6 +6,7 @@
  */
 import type { Amr } from '../factors/types.ts';
 import { networkPrefix } from '../http/ip.ts';
+import { currentLanguage, languageOf, withLanguage } from '../i18n.ts';
 import { maskIp } from '../account/place.ts';
 import { describeDevice } from '../account/sessions.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
@@ -37,6 +38,8 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
     await deps.store.networks.record({ userId: user.id, prefix, country: place?.country, latitude: place?.latitude, longitude: place?.longitude });
   }
   await deps.attempts.succeed({ email: user.email, ip: ctx.ip });
+  // Their mails follow the language they sign in in (the picker's, the app's ui_locales, the browser's).
+  await deps.store.users.setLanguage(user.id, currentLanguage());
   await deps.store.progress.delete(details.uid);
   await deps.store.pending.dropFor(stepBinding(details.uid));
   await deps.events.record({
@@ -57,13 +60,15 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
       const token = await deps.store.codes.issue('not_me', user.id, NOT_ME_TTL_SECONDS, { deviceHash: deviceHash(id) });
       const masked = maskIp(meta.ip);
       const place = deps.geoip?.lookup(meta.ip)?.country;
-      await deps.mailer.send(user.email, recovery ? 'recovery-code-used' : 'new-sign-in', {
+      // In the language the account had before this sign-in: the alert is for the owner, who may not be the one signing in.
+      const language = languageOf(user);
+      await deps.mailer.send(user.email, recovery ? 'recovery-code-used' : 'new-sign-in', withLanguage(language, () => ({
         device: describeDevice(deps, meta.userAgent),
         place: [masked, place].filter(Boolean).join(', ') || deps.render.t('account.sessions.placeUnknown'),
-        time: new Date().toUTCString(),
+        time: new Date(),
         notMeLink: `${deps.config.issuer}/not-me?token=${token}`,
         ...(recovery ? { left } : {}),
-      });
+      })), language);
     });
   }
   if (recovery) return showRecoveryLeft(deps, ctx, state);

@@ -1,6 +1,7 @@
 /** The pipeline step shared by every interaction route: load the interaction bound to this browser. */
 import type { Next } from 'koa';
 import { AppError } from '../errors.ts';
+import { preferUiLocales } from '../i18n.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
 
 /** Loads the interaction bound to this browser's cookie; a missing, expired or foreign one is a clear error. */
@@ -23,6 +24,8 @@ export function loadInteraction(deps: InteractionDeps, prompt?: 'login' | 'conse
     const client = await provider.Client.find(String(details.params.client_id));
     if (!client) throw new AppError('interaction.client_gone', 400, 'The app you came from is no longer registered.');
     ctx.state.details = details;
+    // The app's ui_locales: the page's language, unless the person chose one on the picker (http/language.ts).
+    preferUiLocales(details.params.ui_locales);
     ctx.state.clientName = client.clientName ?? client.clientId;
     ctx.state.clientMinimumAcr = client.metadata().minimum_acr as string | undefined;
     ctx.set('Cache-Control', 'no-store');

@@ -80,7 +80,7 @@ export function answerPasskeyOffer(deps: InteractionDeps) {
       if (outcome.kind === 'refused') return offerPasskey(deps, ctx, state, deps.render.t(outcome.error.messageKey, outcome.error.vars));
       const added = outcome.value;
       await deps.events.record({ type: 'two_step.added', userId: user.id, ...requestMeta(ctx), details: { kind: passkeys.kind, label: added.label, via: 'sign_in_offer' } });
-      await notify(deps, user.email, 'two-step-changed', { change: deps.render.t('mail.two-step-changed.added', { method: deps.render.t('factors.webauthn.name'), label: added.label }) });
+      await notify(deps, user, 'two-step-changed', () => ({ change: deps.render.t('mail.two-step-changed.added', { method: deps.render.t('factors.webauthn.name'), label: added.label }) }));
     } else if (form.choice === 'never' && id) {
       await deps.store.devices.declinePasskeyOffer(user.id, deviceHash(id));
     }

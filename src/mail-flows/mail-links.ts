@@ -4,6 +4,7 @@
  * rate-limited per account (one a minute per kind) and per IP address (in shared counters), issuing a link kills the older ones,
  * and sending happens in the background: the answer a browser gets never waits for, or depends on, a mail.
  */
+import { languageOf } from '../i18n.ts';
 import type { Logger } from '../log.ts';
 import type { User } from '../store/users.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
@@ -42,7 +43,7 @@ export async function mailVerificationLink(deps: MailDeps, user: User, meta: Req
   const token = await deps.store.codes.issue('email_verify', user.id, deps.config.ttl.emailVerifyLink, {
     email: user.email, ...(interaction ? { interaction } : {}),
   });
-  await deps.mailer.send(user.email, 'verify-email', { email: user.email, link: `${deps.config.issuer}/verify?token=${token}` });
+  await deps.mailer.send(user.email, 'verify-email', { email: user.email, link: `${deps.config.issuer}/verify?token=${token}` }, languageOf(user));
   await deps.events.record({ type: 'email.verification_sent', userId: user.id, ...meta });
   return true;
 }
@@ -53,7 +54,7 @@ export async function mailResetLink(deps: MailDeps, user: User, meta: RequestMet
   const token = await deps.store.codes.issue('password_reset', user.id, deps.config.ttl.passwordResetLink, {
     email: user.email, ...(interaction ? { interaction } : {}),
   });
-  await deps.mailer.send(user.email, 'reset-password', { email: user.email, link: `${deps.config.issuer}/reset/confirm?token=${token}` });
+  await deps.mailer.send(user.email, 'reset-password', { email: user.email, link: `${deps.config.issuer}/reset/confirm?token=${token}` }, languageOf(user));
   await deps.events.record({ type: 'password_reset.link_sent', userId: user.id, ...meta });
   return true;
 }
@@ -62,10 +63,10 @@ export async function mailResetLink(deps: MailDeps, user: User, meta: RequestMet
 export async function mailSignUpExisting(deps: MailDeps, user: User, meta: RequestMeta): Promise<boolean> {
   await deps.events.record({ type: 'sign_up.existing_email', userId: user.id, ...meta });
   if (user.status !== 'active' || !(await allowed(deps, 'signup-existing', user, meta))) return false;
-  await deps.mailer.send(user.email, 'signup-existing', { email: user.email, link: `${deps.config.issuer}/reset` });
+  await deps.mailer.send(user.email, 'signup-existing', { email: user.email, link: `${deps.config.issuer}/reset` }, languageOf(user));
   return true;
 }
 
 export async function mailPasswordChanged(deps: MailDeps, user: User): Promise<void> {
-  await deps.mailer.send(user.email, 'password-changed', { email: user.email, time: new Date().toUTCString() });
+  await deps.mailer.send(user.email, 'password-changed', { email: user.email, time: new Date() }, languageOf(user));
 }

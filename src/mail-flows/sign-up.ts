@@ -7,6 +7,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
+import { currentLanguage } from '../i18n.ts';
 import { PRINTABLE } from '../text.ts';
 import { passwordProblem } from '../factors/password.ts';
 import { checkedForm } from '../http/csrf.ts';
@@ -67,13 +68,15 @@ export function signUpRoutes(deps: InteractionDeps): Router {
     const meta = requestMeta(ctx);
     // Hashed for new and existing addresses alike, so both take the same time.
     const passwordHash = await deps.hasher.hash(password);
+    // Before the account is made: from a sign-in, the page and the account speak the app's ui_locales.
+    const back = await liveInteraction(deps, interaction);
     let created: User | undefined;
     try {
-      created = await deps.store.users.create({ email, name: name || null, passwordHash });
+      // Their mails will be in the language they signed up in (i18n.ts).
+      created = await deps.store.users.create({ email, name: name || null, passwordHash, language: currentLanguage() });
     } catch (err) {
       if (!(err instanceof DuplicateEmailError)) throw err;
     }
-    const back = await liveInteraction(deps, interaction);
     inBackground(deps.log, 'sign-up mail', async () => {
       if (created) {
         await deps.events.record({ type: 'user.created', userId: created.id, ...meta, details: { via: 'sign_up' } });

@@ -9,6 +9,7 @@
 import type { Context, Next } from 'koa';
 import { errors, type ErrorOut, type KoaContextWithOIDC } from 'oidc-provider';
 import { AppError } from '../errors.ts';
+import { preferUiLocales } from '../i18n.ts';
 import { sendError } from '../http/errors.ts';
 import type { Render } from '../http/render.ts';
 import type { Logger } from '../log.ts';
@@ -25,6 +26,7 @@ export function protocolErrorPage(render: Render, log: Logger, productName: stri
     if (!(error instanceof errors.OIDCProviderError)) log.error({ err: error }, 'protocol error');
     const code = typeof out.error === 'string' && /^[a-z_]{1,64}$/.test(out.error) ? out.error : 'server_error';
     const key = `errors.protocol.${code}`;
+    preferUiLocales(ctx.oidc?.params?.ui_locales);
     ctx.type = 'html';
     ctx.body = render('errors/error.njk', {
       heading: render.t('errors.protocolHeading'),

@@ -17,6 +17,8 @@ export interface User {
   givenName: string | null;
   familyName: string | null;
   locale: string | null;
+  /** The language Latchkey speaks to them in mails (a locales/ file's name), from their last sign-in or choice. */
+  language: string | null;
   phoneNumber: string | null;
   phoneVerifiedAt: Date | null;
   address: Address | null;
@@ -34,11 +36,13 @@ export interface NewUser {
   passwordHash: string | null;
   roles?: string[];
   emailVerified?: boolean;
+  /** The language of the sign-up (i18n.ts), for their mails. */
+  language?: string | null;
 }
 
 interface Row {
   id: string; email: string; email_normalized: string; email_verified_at: Date | null; name: string | null;
-  given_name: string | null; family_name: string | null; locale: string | null; phone_number: string | null;
+  given_name: string | null; family_name: string | null; locale: string | null; language: string | null; phone_number: string | null;
   phone_verified_at: Date | null; address: Address | null; password_hash: string | null; status: UserStatus;
   verification_preference: VerificationPreference; roles: string[]; created_at: Date; updated_at: Date;
 }
@@ -51,7 +55,7 @@ export function normalizeEmail(email: string): string {
 function toUser(r: Row): User {
   return {
     id: r.id, email: r.email, emailVerifiedAt: r.email_verified_at, name: r.name, givenName: r.given_name,
-    familyName: r.family_name, locale: r.locale, phoneNumber: r.phone_number, phoneVerifiedAt: r.phone_verified_at,
+    familyName: r.family_name, locale: r.locale, language: r.language, phoneNumber: r.phone_number, phoneVerifiedAt: r.phone_verified_at,
     address: r.address, passwordHash: r.password_hash, status: r.status,
     verificationPreference: r.verification_preference, roles: r.roles, createdAt: r.created_at, updatedAt: r.updated_at,
   };
@@ -73,6 +77,7 @@ export function usersRepository(db: Db) {
             email_verified_at: input.emailVerified ? new Date() : null,
             name: input.name ?? null,
             password_hash: input.passwordHash,
+            language: input.language ?? null,
             roles: JSON.stringify(input.roles ?? []) as unknown as string[],
           })
           .returning('*');
@@ -130,6 +135,11 @@ export function usersRepository(db: Db) {
 
     async setVerificationPreference(id: string, preference: VerificationPreference): Promise<void> {
       await db('users').where({ id }).update({ verification_preference: preference, updated_at: db.fn.now() });
+    },
+
+    /** Remembers the language to mail them in: one write, and only when it changed (not a profile change: updated_at stays). */
+    async setLanguage(id: string, language: string): Promise<void> {
+      await db('users').where({ id }).andWhere((w) => w.whereNull('language').orWhereNot('language', language)).update({ language });
     },
 
     async setStatus(id: string, status: UserStatus): Promise<void> {

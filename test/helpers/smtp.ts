@@ -31,7 +31,10 @@ export function parseMail(raw: string): { subject: string; text: string } {
   const headerEnd = raw.indexOf('\r\n\r\n');
   const headers = raw.slice(0, headerEnd).replace(/\r\n[ \t]+/g, ' ');
   let subject = /^Subject: (.*)$/im.exec(headers)?.[1] ?? '';
-  subject = subject.replace(/=\?utf-8\?Q\?([^?]*)\?=/gi, (_, q: string) => decodeQuotedPrintable(q.replace(/_/g, ' '))).replace(/\?= =\?/g, '');
+  // Adjacent encoded words are one text (RFC 2047 §6.2: the space between them is not part of it), and one
+  // character may be split across two of them: join them before decoding.
+  subject = subject.replace(/\?=\s+=\?utf-8\?Q\?/gi, '')
+    .replace(/=\?utf-8\?Q\?([^?]*)\?=/gi, (_, q: string) => decodeQuotedPrintable(q.replace(/_/g, ' ')));
   const parts = raw.split(/\r\n--[^\r\n]+\r\n/);
   let text = '';
   for (const part of parts) {
