@@ -21,10 +21,20 @@ export function loadStrings(language = 'en'): Tree {
   return JSON.parse(readFileSync(path.join(projectRoot, 'locales', `${language}.json`), 'utf8')) as Tree;
 }
 
-export function createTranslator(strings: Tree, strict: boolean): Translate {
+/** CLDR plural categories: a string that depends on a number is an object of these (at least `other`). */
+const PLURAL_CATEGORIES = new Set(['zero', 'one', 'two', 'few', 'many', 'other']);
+const isPlural = (node: string | Tree | undefined): node is Tree =>
+  typeof node === 'object' && Object.hasOwn(node, 'other') && Object.keys(node).every((k) => PLURAL_CATEGORIES.has(k));
+
+/**
+ * `language` picks the plural rules: a string given as `{ "one": "…{left} code…", "other": "…{left} codes…" }`
+ * takes the form of the first number among the vars (`Intl.PluralRules`), so no sentence reads "1 codes".
+ */
+export function createTranslator(strings: Tree, strict: boolean, language = DEFAULT_LANGUAGE): Translate {
+  const plurals = new Intl.PluralRules(language);
   // Keys nest by dots, and a key may itself hold dots (errors are keyed by codes like "csrf.origin").
-  const find = (node: string | Tree | undefined, parts: string[]): string | undefined => {
-    if (parts.length === 0) return typeof node === 'string' ? node : undefined;
+  const find = (node: string | Tree | undefined, parts: string[]): string | Tree | undefined => {
+    if (parts.length === 0) return typeof node === 'string' || isPlural(node) ? node : undefined;
     if (typeof node !== 'object') return undefined;
     for (let i = 1; i <= parts.length; i++) {
       const name = parts.slice(0, i).join('.');
@@ -34,13 +44,19 @@ export function createTranslator(strings: Tree, strict: boolean): Translate {
     }
     return undefined;
   };
-  const lookup = (key: string): string | undefined => find(strings, key.split('.'));
+  const lookup = (key: string): string | Tree | undefined => find(strings, key.split('.'));
+  const form = (forms: Tree, vars: Record<string, unknown>): string => {
+    const count = Object.values(vars).find((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    const chosen = count === undefined ? forms.other : (forms[plurals.select(count)] ?? forms.other);
+    return typeof chosen === 'string' ? chosen : '';
+  };
   const t = (key: string, vars: Record<string, unknown> = {}) => {
-    const text = lookup(key);
-    if (text === undefined) {
+    const found = lookup(key);
+    if (found === undefined) {
       if (strict) throw new Error(`missing string ${key}`);
       return key;
     }
+    const text = typeof found === 'string' ? found : form(found, vars);
     return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
   };
   return Object.assign(t, { has: (key: string) => lookup(key) !== undefined });
@@ -165,7 +181,7 @@ export function translatorFor(language: string, strict: boolean): Translate {
     const english = createTranslator(loadStrings(DEFAULT_LANGUAGE), strict);
     if (language === DEFAULT_LANGUAGE) t = english;
     else {
-      const own = createTranslator(loadStrings(language), true);
+      const own = createTranslator(loadStrings(language), true, language);
       t = Object.assign((key: string, vars?: Record<string, unknown>) => {
         if (own.has(key) || strict) return own(key, vars);
         return english(key, vars);

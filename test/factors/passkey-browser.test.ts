@@ -189,7 +189,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     await context.clearCookies();
     await page.goto(`${server.url}/account`);
     await page.getByRole('button', { name: 'Sign in with face or fingerprint' }).click();
-    await page.getByRole('alert').filter({ hasText: 'That passkey is not known here.' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'That passkey or security key is not known here.' }).waitFor();
     assert.deepEqual(violations, []);
   });
 });

@@ -248,7 +248,7 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
     await context.clearCookies();
     await page.goto(`${server.url}/account`);
     await page.getByRole('button', { name: 'Use a security key' }).click();
-    await page.getByRole('alert').filter({ hasText: 'That passkey is not known here.' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'That passkey or security key is not known here.' }).waitFor();
     assert.deepEqual(violations, []);
   });
 });

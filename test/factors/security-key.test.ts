@@ -278,7 +278,7 @@ describe('security keys at the HTTP level, with responses crafted by the test', 
       const atPasskey = await secondStep(user);
       const onPasskey = await atPasskey.browser.follow(`${atPasskey.page.url}?method=${passkeyId}`);
       assert.match(onPasskey.body, /id="passkey-assert"/);
-      refused(await verifyWith(atPasskey.browser, onPasskey, key.assert(optionsIn<RequestOptions>(onPasskey, '/verify'), { attachment: 'cross-platform' })), /That passkey is not known here\./);
+      refused(await verifyWith(atPasskey.browser, onPasskey, key.assert(optionsIn<RequestOptions>(onPasskey, '/verify'), { attachment: 'cross-platform' })), /That passkey or security key is not known here\./);
       await nothingGranted(atPasskey.browser);
       assert.deepEqual((await events(user.id, 'two_step.failed')).map((e) => [e.kind, e.reason]), [['security-key', 'wrong_answer'], ['webauthn', 'wrong_answer']]);
     });
@@ -329,7 +329,7 @@ describe('security keys at the HTTP level, with responses crafted by the test', 
       const other = await newUser();
       const browser = new CookieClient(server.url);
       const start = await passwordlessStart(browser);
-      refused(await passwordlessAnswer(browser, start, key.assert(start.options, { userHandle: userHandleOf(other.id) })), /That passkey is not known here\./);
+      refused(await passwordlessAnswer(browser, start, key.assert(start.options, { userHandle: userHandleOf(other.id) })), /That passkey or security key is not known here\./);
       assert.equal((await events(user.id, 'sign_in.succeeded')).length, 0);
       assert.equal((await events(other.id, 'sign_in.succeeded')).length, 0);
       await nothingGranted(browser);

@@ -21,7 +21,7 @@ const PHR = 'phr';
 const REDIRECT = 'http://localhost:9999/cb';
 const ENROL = '/account/two-step/webauthn';
 const NOT_CHECKED = /That passkey could not be checked\. Try again, or use another way\./;
-const NOT_KNOWN = /That passkey is not known here\./;
+const NOT_KNOWN = /That passkey or security key is not known here\./;
 const TOO_LATE = /That took too long\. Try again\./;
 const COPY = /it looks like a copy/;
 /** An error on the enrolment page (what it says about a refused passkey is not the point here). */
@@ -692,7 +692,8 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       const login = await browser.follow((await w.rp.authorization({ scope: 'openid', acr_values: PHR })).url);
       const page: Browsed = await browser.submit(login, '/login', { email: user.email, password: user.password });
       assert.equal(page.stoppedAt, undefined, 'no answer at the app yet');
-      assert.match(page.body, /Sign-in with face or fingerprint needed/, 'told how to turn passkeys on');
+      assert.match(page.body, /A passkey or a security key is needed/, 'told what would reach phr');
+      assert.match(page.body, /turn on sign-in with face or fingerprint or add a security key/, 'told how: either method');
       assert.match(page.body, /href="\/account\/security"/);
       w.errorAtApp(await browser.submit(page, '/unmet'), 'unmet_authentication_requirements');
       await w.nothingGranted(browser);
@@ -705,7 +706,7 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       const login = await browser.follow((await w.rp.authorization({ scope: 'openid', acr_values: PHR })).url);
       const page = await browser.submit(login, '/login', { email: user.email, password: user.password });
       assert.doesNotMatch(page.body, /name="code"/, 'no code asked for: it could not reach phr');
-      assert.match(page.body, /Sign-in with face or fingerprint needed/);
+      assert.match(page.body, /A passkey or a security key is needed/);
       w.errorAtApp(await browser.submit(page, '/unmet'), 'unmet_authentication_requirements');
       await w.nothingGranted(browser);
     });

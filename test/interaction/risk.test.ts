@@ -567,6 +567,7 @@ describe('risk rules', () => {
       const link = /https?:\/\/\S+\/not-me\?token=[A-Za-z0-9_-]+/.exec(mail.text)?.[0];
       assert.ok(link, mail.text);
       assert.ok(link.startsWith(`${server.url}/not-me?token=`));
+      assert.ok(mail.text.split(/\r?\n/).includes(link), 'the link on a line of its own, after the sentence that names it');
       assert.equal(mailsTo(user.email).length, 1);
 
       // Opening the link (twice, as a mail scanner might) changes nothing; the button does.
