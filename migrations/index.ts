@@ -9,6 +9,7 @@ import * as platformUnknown from './007_platform_unknown.ts';
 import * as keepSignedIn from './008_keep_signed_in.ts';
 import * as userLanguage from './009_user_language.ts';
 import * as auditLog from './010_audit_log.ts';
+import * as roles from './011_roles.ts';
 
 export interface Migration {
   name: string;
@@ -27,4 +28,5 @@ export const migrations: Migration[] = [
   { name: '008_keep_signed_in', ...keepSignedIn },
   { name: '009_user_language', ...userLanguage },
   { name: '010_audit_log', ...auditLog },
+  { name: '011_roles', ...roles },
 ];

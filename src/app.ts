@@ -19,6 +19,7 @@ import { trustProxies } from './http/proxy.ts';
 import { createRenderer } from './http/render.ts';
 import { requestLog } from './http/request-log.ts';
 import { resetRoutes } from './mail-flows/reset.ts';
+import { inviteRoutes } from './mail-flows/invite.ts';
 import { notMeRoutes } from './mail-flows/not-me.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { signUpRoutes } from './mail-flows/sign-up.ts';
@@ -64,6 +65,7 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(signUpRoutes(deps).routes())
     .use(verifyEmailRoutes(deps).routes())
     .use(resetRoutes(deps).routes())
+    .use(inviteRoutes(deps).routes())
     .use(notMeRoutes(deps).routes())
     .use(accountRoutes(deps).routes())
     .use(postToGet(['/auth', '/session/end']))

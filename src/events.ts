@@ -14,7 +14,10 @@ export type EventType =
   // two-step verification
   | 'sign_in.second_step' | 'two_step.verified' | 'two_step.failed'
   | 'two_step.added' | 'two_step.changed' | 'two_step.renamed' | 'two_step.removed' | 'recovery_codes.generated' | 'recovery_code.used'
-  | 'device.forgotten' | 'account.not_me';
+  | 'device.forgotten' | 'account.not_me'
+  // administrators acting on the user (admin/operations/)
+  | 'user.invited' | 'user.invite_accepted' | 'user.disabled' | 'user.enabled' | 'user.unlocked' | 'user.deleted'
+  | 'user.roles_changed' | 'user.sessions_revoked' | 'user.session_revoked' | 'password_reset.link_sent_by_admin';
 
 export interface EventInput {
   type: EventType;

@@ -12,6 +12,7 @@ export interface CommandResult {
 }
 
 const JSON_OPTION = { json: { type: 'boolean', help: 'print the result as JSON' } } as const;
+const USER = { name: 'USER', help: 'the user\'s ID or email address' } as const;
 
 // The lists of values below are the ones src/oidc/clients.ts and the key configuration accept (a test
 // compares them); they are written out so that `--help` does not load the server's code.
@@ -36,6 +37,73 @@ export const COMMANDS = {
   'users list': {
     summary: 'list users',
     options: { ...JSON_OPTION },
+  },
+  'users search': {
+    summary: 'find users by email or name, newest first, a page at a time',
+    options: {
+      query: { type: 'string', value: 'Q', help: 'part of the email address or the name, in any case' },
+      status: { type: 'string', value: 'S', help: 'only users with this status, one of active, disabled' },
+      'two-step': { type: 'string', value: 'YN', help: 'yes: only users with a two-step method (an app, a text message, a passkey or a security key); no: only those without' },
+      locked: { type: 'string', value: 'YN', help: 'yes: only users locked after too many failed sign-ins; no: only those not locked' },
+      limit: { type: 'string', value: 'N', help: 'at most this many users, 1 to 100 (default: 50)' },
+      cursor: { type: 'string', value: 'C', help: 'the page after the one that printed this cursor' },
+      ...JSON_OPTION,
+    },
+  },
+  'users invite': {
+    summary: 'create a user without a password and email them a link (single use, 24 hours) to choose one; nobody else ever sees it',
+    options: {
+      email: { type: 'string', value: 'E', help: 'their email address (unique, in any case)', required: true },
+      name: { type: 'string', value: 'N', help: 'their name' },
+      role: { type: 'string', multiple: true, value: 'R', help: 'give them this role, one of admin, helpdesk, auditor' },
+      ...JSON_OPTION,
+    },
+  },
+  'users reset-link': {
+    summary: 'email a user a link to choose a new password (the password reset\'s own)',
+    operand: USER,
+    options: {},
+  },
+  'users disable': {
+    summary: 'disable a user: every session and refresh token ends at once, and sign-in answers as for a wrong password',
+    operand: USER,
+    options: { ...JSON_OPTION },
+  },
+  'users enable': {
+    summary: 'enable a disabled user again',
+    operand: USER,
+    options: {},
+  },
+  'users unlock': {
+    summary: 'clear a user\'s failed sign-ins and the lock they led to',
+    operand: USER,
+    options: {},
+  },
+  'users sessions': {
+    summary: 'list a user\'s sign-in sessions',
+    operand: USER,
+    options: { ...JSON_OPTION },
+  },
+  'users revoke-sessions': {
+    summary: 'sign a user out: one session, or every session and every grant and token of the account',
+    operand: USER,
+    options: {
+      session: { type: 'string', value: 'ID', help: 'only this session (an ID that "users sessions" printed; default: all of them)' },
+    },
+  },
+  'users roles': {
+    summary: 'grant or revoke a user\'s roles: admin (everything), helpdesk (users without a role), auditor (reading, the audit log included)',
+    operand: USER,
+    options: {
+      grant: { type: 'string', multiple: true, value: 'R', help: 'give this role, one of admin, helpdesk, auditor' },
+      revoke: { type: 'string', multiple: true, value: 'R', help: 'take this role away, one of admin, helpdesk, auditor (never the last active administrator\'s admin)' },
+      ...JSON_OPTION,
+    },
+  },
+  'users delete': {
+    summary: 'delete a user, after ending their sessions and tokens; their security events and audit rows stay',
+    operand: USER,
+    options: {},
   },
   'clients add': {
     summary: 'register a client (an application whose users sign in here) and print its client_id and, once, its client_secret',

@@ -12,9 +12,12 @@ import { COMMANDS, readCommandLine, type CommandName, type CommandResult } from 
 import { OperationError, type Actor } from './operations/actor.ts';
 import { exportAudit, verifyAudit } from './operations/audit.ts';
 import { audited } from './operations/audited.ts';
+import { authorize } from './operations/permissions.ts';
 import { addClient, listClients, removeClient } from './operations/clients.ts';
 import { listKeys, rotateKeys } from './operations/keys.ts';
-import { addUser, listUsers } from './operations/users.ts';
+import { changeRoles, disableUser, enableUser, sendResetLink, unlockUser } from './operations/user-access.ts';
+import { listSessions, revokeSessions } from './operations/user-sessions.ts';
+import { addUser, deleteUser, inviteUser, listUsers, searchUsers, type UserView } from './operations/users.ts';
 
 export interface CommandIo {
   /** Standard input, read in full by the caller when a command needs it. */
@@ -35,6 +38,7 @@ const table = (rows: string[][]) => {
 };
 
 const iso = (d: Date | null) => (d ? d.toISOString() : '');
+const userJson = (u: UserView) => ({ id: u.id, email: u.email, name: u.name, roles: u.roles, status: u.status, createdAt: iso(u.createdAt) });
 
 type Print = {
   print: (s: string) => void;
@@ -52,7 +56,10 @@ type Input<K extends CommandName> = { values: Values<(typeof COMMANDS)[K]['optio
 const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: CommandIo, out: Print) => Promise<void> } = {
   async migrate(_input, services, _io, { print, actor }) {
     const done = await audited(services, actor, { action: 'database.migrate', target: { type: 'database' }, outcome: (applied) => ({ after: { applied } }) },
-      () => services.database.migrate());
+      () => {
+        authorize(actor, 'database.migrate');
+        return services.database.migrate();
+      });
     print(done.length ? `applied ${done.length} migration(s): ${done.join(', ')}` : 'database is up to date');
   },
 
@@ -67,6 +74,67 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
     const view = (await listUsers(services, actor)).map((u) => ({ id: u.id, email: u.email, name: u.name, roles: u.roles, status: u.status, createdAt: iso(u.createdAt) }));
     if (values.json) json(view);
     else print(table([['ID', 'EMAIL', 'NAME', 'ROLES', 'STATUS', 'CREATED'], ...view.map((u) => [u.id, u.email, u.name ?? '', u.roles.join(','), u.status, u.createdAt])]));
+  },
+
+  async 'users search'({ values }, services, _io, { print, json, actor }) {
+    const page = await searchUsers(services, actor, {
+      query: values.query, status: values.status, twoStep: values['two-step'], locked: values.locked, limit: values.limit, cursor: values.cursor,
+    });
+    const items = page.items.map(userJson);
+    if (values.json) return json({ items, nextCursor: page.nextCursor });
+    print(table([['ID', 'EMAIL', 'NAME', 'ROLES', 'STATUS', 'CREATED'], ...items.map((u) => [u.id, u.email, u.name ?? '', u.roles.join(','), u.status, u.createdAt])]));
+    if (page.nextCursor) print(`more: --cursor ${page.nextCursor}`);
+  },
+
+  async 'users invite'({ values }, services, _io, { print, json, actor }) {
+    const user = await inviteUser(services, actor, { email: values.email, name: values.name, roles: values.role });
+    if (values.json) return json({ ...userJson(user), inviteExpiresAt: iso(user.expiresAt) });
+    print(`invited ${user.email} (${user.id}): the link to choose a password went to that address and works once until ${iso(user.expiresAt)}`);
+  },
+
+  async 'users reset-link'({ operand }, services, _io, { print, actor }) {
+    const user = await sendResetLink(services, actor, operand!);
+    print(`sent a password reset link to ${user.email}`);
+  },
+
+  async 'users disable'({ values, operand }, services, _io, { print, json, actor }) {
+    const user = await disableUser(services, actor, operand!);
+    if (values.json) return json({ ...userJson(user), sessionsEnded: user.sessionsEnded });
+    print(`disabled ${user.email} (${user.id}); ${user.sessionsEnded} session(s) ended, every grant and token revoked`);
+  },
+
+  async 'users enable'({ operand }, services, _io, { print, actor }) {
+    const user = await enableUser(services, actor, operand!);
+    print(`enabled ${user.email} (${user.id})`);
+  },
+
+  async 'users unlock'({ operand }, services, _io, { print, actor }) {
+    const user = await unlockUser(services, actor, operand!);
+    print(user.wasLocked ? `unlocked ${user.email}: failed sign-ins cleared` : `${user.email} was not locked; failed sign-ins cleared`);
+  },
+
+  async 'users sessions'({ values, operand }, services, _io, { print, json, actor }) {
+    const sessions = (await listSessions(services, actor, operand!)).map((s) => ({
+      id: s.id, authTime: iso(s.authTime), acr: s.acr, ip: s.ip, userAgent: s.userAgent, lastSeenAt: iso(s.lastSeenAt), expiresAt: iso(s.expiresAt),
+    }));
+    if (values.json) return json(sessions);
+    print(table([['ID', 'SIGNED IN', 'LAST SEEN', 'IP', 'BROWSER'], ...sessions.map((s) => [s.id, s.authTime, s.lastSeenAt, s.ip ?? '', s.userAgent ?? ''])]));
+  },
+
+  async 'users revoke-sessions'({ values, operand }, services, _io, { print, actor }) {
+    const { sessionsEnded } = await revokeSessions(services, actor, operand!, values.session);
+    print(values.session ? `ended session ${values.session}` : `ended ${sessionsEnded} session(s); every grant and token of the account is revoked`);
+  },
+
+  async 'users roles'({ values, operand }, services, _io, { print, json, actor }) {
+    const user = await changeRoles(services, actor, operand!, { grant: values.grant, revoke: values.revoke });
+    if (values.json) return json(userJson(user));
+    print(`${user.email} has the role(s): ${user.roles.join(', ') || '(none)'}`);
+  },
+
+  async 'users delete'({ operand }, services, _io, { print, actor }) {
+    const user = await deleteUser(services, actor, operand!);
+    print(`deleted ${user.email} (${user.id}); their security events and audit rows stay`);
   },
 
   async 'clients add'({ values }, services, _io, { print, json, actor }) {

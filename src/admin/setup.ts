@@ -12,7 +12,7 @@ import type { Csrf } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import type { Render } from '../http/render.ts';
 import type { Services } from '../services.ts';
-import { DuplicateEmailError } from '../store/users.ts';
+import { DuplicateEmailError, isRole } from '../store/users.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import { audited } from './operations/audited.ts';
 
@@ -76,7 +76,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
     // The log's first administrator made themself one, through the link: the audit row and their event.
     const meta = requestMeta(ctx);
     const made = user;
-    await audited(services, { via: 'console', userId: made.id, ...meta, requestId: ctx.state.requestId as string | undefined }, {
+    await audited(services, { via: 'console', userId: made.id, roles: made.roles.filter(isRole), ...meta, requestId: ctx.state.requestId as string | undefined }, {
       action: 'setup.first_admin',
       target: { type: 'user', id: made.id },
       outcome: () => ({ after: { id: made.id, email: made.email, name: made.name, roles: made.roles }, event: { type: 'admin.setup', userId: made.id, ...meta } }),

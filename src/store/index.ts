@@ -5,7 +5,7 @@ import { authenticatorsRepository } from './authenticators.ts';
 import { clientsRepository } from './clients.ts';
 import { consentsRepository } from './consents.ts';
 import { countersRepository } from './counters.ts';
-import type { Database } from './db.ts';
+import type { Database, Db } from './db.ts';
 import { devicesRepository } from './devices.ts';
 import { networksRepository } from './networks.ts';
 import { oidcPayloadsRepository, type Payload } from './oidc-payloads.ts';
@@ -43,6 +43,62 @@ export function createStore(database: Database, sealer: Sealer) {
       return db.transaction(async (trx) => {
         if (!(await oneTimeCodesRepository(trx).spend('admin_setup', token))) return undefined;
         return usersRepository(trx).create({ ...user, roles: ['admin'] });
+      });
+    },
+    /**
+     * Disables a user and, in the same transaction, ends every session and revokes every grant and token of
+     * the account (like a reset). The last active administrator is refused (LastAdminError). Returns the
+     * user as it was and the ended sessions (for back-channel logout); undefined when there is no such user.
+     */
+    async disableUser(id: string, revokedGrantSeconds: number): Promise<{ user: User; sessions: Payload[] } | undefined> {
+      return db.transaction(async (trx) => {
+        const users = usersRepository(trx);
+        await users.keepAnAdmin(id);
+        const user = await users.findById(id);
+        if (!user) return undefined;
+        await users.setStatus(id, 'disabled');
+        return { user, sessions: await endAccess(trx, id, revokedGrantSeconds) };
+      });
+    },
+    /**
+     * Deletes a user, ending its sessions and revoking its grants and tokens first, in one transaction; the
+     * last active administrator is refused (LastAdminError). Its security events and audit rows stay.
+     */
+    async deleteUser(id: string, revokedGrantSeconds: number): Promise<{ user: User; sessions: Payload[] } | undefined> {
+      return db.transaction(async (trx) => {
+        const users = usersRepository(trx);
+        await users.keepAnAdmin(id);
+        const user = await users.findById(id);
+        if (!user) return undefined;
+        const sessions = await endAccess(trx, id, revokedGrantSeconds);
+        await users.remove(id);
+        return { user, sessions };
+      });
+    },
+    /**
+     * Ends every session of an account and revokes its grants and tokens, in one transaction (an
+     * administrator's "sign out everywhere"). Returns the ended sessions, for back-channel logout.
+     */
+    async endAccountAccess(id: string, revokedGrantSeconds: number): Promise<Payload[]> {
+      return db.transaction((trx) => endAccess(trx, id, revokedGrantSeconds));
+    },
+    /**
+     * Spends an invitation and sets the invitee's first password in one transaction, confirming the address
+     * the invitation went to. Undefined when the link is not live, or the account is gone, disabled or has
+     * another address now.
+     */
+    async acceptInvite(token: string, passwordHash: string): Promise<User | undefined> {
+      return db.transaction(async (trx) => {
+        const codes = oneTimeCodesRepository(trx);
+        const users = usersRepository(trx);
+        const spent = await codes.spend('invite', token);
+        const user = spent?.userId ? await users.findById(spent.userId) : undefined;
+        const sentTo = typeof spent?.data?.email === 'string' ? spent.data.email : undefined;
+        if (!spent || !user || user.status !== 'active' || !sentTo || normalizeEmail(sentTo) !== normalizeEmail(user.email)) return undefined;
+        await users.setPassword(user.id, passwordHash);
+        await users.markEmailVerified(user.id, sentTo);
+        await codes.revokeAll('invite', user.id);
+        return user;
       });
     },
     /**
@@ -104,6 +160,14 @@ export function createStore(database: Database, sealer: Sealer) {
       });
     },
   };
+}
+
+/** Ends an account's sessions and revokes its grants and tokens (inside the caller's transaction). */
+async function endAccess(trx: Db, accountId: string, revokedGrantSeconds: number): Promise<Payload[]> {
+  const oidc = oidcPayloadsRepository(trx);
+  const sessions = await oidc.destroyAccountSessions(accountId);
+  await oidc.revokeAccountTokens(accountId, revokedGrantSeconds);
+  return sessions;
 }
 
 export type Store = ReturnType<typeof createStore>;

@@ -1,12 +1,12 @@
 /**
- * Hashed single-use tokens for links (first-admin setup, email verification, password reset, email change).
+ * Hashed single-use tokens for links (first-admin setup, email verification, password reset, email change, an invitation).
  * Only a hash is stored; issuing a new token for a (purpose, user) kills the older ones; spending is one
  * conditional write, so exactly one caller can spend a token.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { deleted, type Db } from './db.ts';
 
-export type CodePurpose = 'admin_setup' | 'email_verify' | 'password_reset' | 'email_change' | 'recovery_code' | 'not_me';
+export type CodePurpose = 'admin_setup' | 'email_verify' | 'password_reset' | 'email_change' | 'recovery_code' | 'not_me' | 'invite';
 
 /** Single-use tokens are random (256 bits), so a fast hash is enough; only the hash is stored. */
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url');

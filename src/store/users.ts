@@ -3,6 +3,14 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from './db.ts';
 
 export type UserStatus = 'active' | 'disabled';
+
+/**
+ * The console's roles, kept on the user: `admin` does everything, `helpdesk` manages users (never one that
+ * holds a role), `auditor` reads (the audit log included). Migration 011 keeps `roles` to these.
+ */
+export const ROLES = ['admin', 'helpdesk', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+export const isRole = (value: unknown): value is Role => typeof value === 'string' && (ROLES as readonly string[]).includes(value);
 export type VerificationPreference = 'always' | 'risky';
 
 export interface Address {
@@ -64,6 +72,35 @@ function toUser(r: Row): User {
 export class DuplicateEmailError extends Error {
   override name = 'DuplicateEmailError';
 }
+
+/** The change would leave no active administrator (demoting, disabling or deleting the last one). */
+export class LastAdminError extends Error {
+  override name = 'LastAdminError';
+}
+
+/** What administrators search users by: every filter optional, newest first, a page after `after`. */
+export interface UserSearch {
+  /** Part of the email address or the name, in any case. */
+  text?: string | undefined;
+  status?: UserStatus | undefined;
+  /** Has (or has not) a method of one of these kinds (the possession methods: factors/index.ts says which). */
+  twoStep?: { has: boolean; kinds: readonly string[] } | undefined;
+  /** Is (or is not) locked after `lockAfter` failures: the failure counter of security/attempts.ts. */
+  locked?: { is: boolean; lockAfter: number } | undefined;
+  limit: number;
+  /** The last row of the page before (its `position`). */
+  after?: string | undefined;
+}
+
+/** A found user and where it sits in the order (created_at to the microsecond, then id), for the next page. */
+export interface FoundUser {
+  user: User;
+  position: string;
+}
+
+const ADMIN = `roles @> '["admin"]'::jsonb`;
+/** security/attempts.ts's accountKey, in SQL: `acct:` + base64url(sha256(normalised email)). */
+const ACCOUNT_KEY = `'acct:' || rtrim(translate(encode(sha256(convert_to(users.email_normalized, 'UTF8')), 'base64'), '+/', '-_'), '=')`;
 
 export function usersRepository(db: Db) {
   return {
@@ -147,10 +184,73 @@ export function usersRepository(db: Db) {
     },
 
     async hasAdmin(): Promise<boolean> {
-      const row = await db('users').whereRaw(`roles @> '["admin"]'::jsonb`).first('id');
+      const row = await db('users').whereRaw(ADMIN).first('id');
       return !!row;
     },
+
+    /**
+     * Users matching every filter given, newest first, at most `limit`, after the position `after`
+     * (keyset: rows added meanwhile never shift a later page). A position is `<created_at>|<id>`.
+     */
+    async search(s: UserSearch): Promise<FoundUser[]> {
+      const q = db<Row>('users').select('*', db.raw(`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_time`));
+      const text = s.text?.trim() ? normalizeEmail(s.text) : undefined;
+      if (text) q.andWhere((w) => w.whereRaw('strpos(email_normalized, ?) > 0', [text]).orWhereRaw(`strpos(lower(coalesce(name, '')), ?) > 0`, [text]));
+      if (s.status) q.andWhere({ status: s.status });
+      if (s.twoStep) {
+        const methods = db('authenticators as a').select(db.raw('1')).whereRaw('a.user_id = users.id').whereIn('a.kind', [...s.twoStep.kinds, '']);
+        if (s.twoStep.has) q.whereExists(methods);
+        else q.whereNotExists(methods);
+      }
+      if (s.locked) {
+        const lock = db('counters as c').select(db.raw('1')).whereRaw(`c.key = ${ACCOUNT_KEY}`)
+          .andWhere('c.count', '>=', s.locked.lockAfter).andWhere('c.expires_at', '>', db.fn.now());
+        if (s.locked.is) q.whereExists(lock);
+        else q.whereNotExists(lock);
+      }
+      if (s.after) {
+        const cut = s.after.indexOf('|');
+        q.andWhereRaw('(created_at, id) < (?::timestamptz, ?)', [s.after.slice(0, cut), s.after.slice(cut + 1)]);
+      }
+      const rows = (await q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(s.limit)) as (Row & { position_time: string })[];
+      return rows.map((r) => ({ user: toUser(r), position: `${r.position_time}|${r.id}` }));
+    },
+
+    /**
+     * Grants and revokes roles in one transaction. Taking `admin` away locks every active administrator's
+     * row first (keepAnAdmin), so two demotions at once cannot both pass. Undefined when there is no such user.
+     */
+    async changeRoles(id: string, change: { grant?: readonly Role[]; revoke?: readonly Role[] }): Promise<{ before: User; after: User } | undefined> {
+      return db.transaction(async (trx) => {
+        if (change.revoke?.includes('admin')) await keepAnAdmin(trx, id);
+        const row = await trx<Row>('users').where({ id }).forUpdate().first();
+        if (!row) return undefined;
+        const roles = ROLES.filter((r) => (row.roles.includes(r) || change.grant?.includes(r)) && !change.revoke?.includes(r));
+        const [updated] = await trx<Row>('users').where({ id })
+          .update({ roles: JSON.stringify(roles) as unknown as string[], updated_at: trx.fn.now() }).returning('*');
+        return { before: toUser(row), after: toUser(updated as Row) };
+      });
+    },
+
+    /** Fails with LastAdminError when `id` is the last active administrator (see keepAnAdmin). Inside a transaction. */
+    keepAnAdmin: (id: string) => keepAnAdmin(db, id),
+
+    /** Deletes the user (authenticators, devices, codes go with it; security events and the audit log stay). */
+    async remove(id: string): Promise<boolean> {
+      return (await db('users').where({ id }).delete()) > 0;
+    },
   };
+}
+
+/**
+ * Locks the rows of every active administrator (in id order, so concurrent callers queue without a
+ * deadlock) and fails when `id` is the only one: the caller is about to demote, disable or delete it. A
+ * caller that waited re-reads the rows a committed demotion changed, so the second of two parallel
+ * demotions of the last two administrators finds one left and is refused. Call it inside a transaction.
+ */
+async function keepAnAdmin(trx: Db, id: string): Promise<void> {
+  const admins = (await trx('users').whereRaw(ADMIN).andWhere({ status: 'active' }).orderBy('id').forUpdate().select('id')) as { id: string }[];
+  if (admins.length === 1 && admins[0]!.id === id) throw new LastAdminError('the last administrator');
 }
 
 export type UsersRepository = ReturnType<typeof usersRepository>;

@@ -164,7 +164,7 @@ describe('the audit log of administrative operations', () => {
   });
 
   it('an action on a user is mirrored into their security activity with the actor; it outlives the user, and so does the audit row', async () => {
-    const admin: Actor = { via: 'console', userId: 'admin-7', ip: '198.51.100.7', userAgent: 'Console browser', acr: 'phr', requestId: 'req-console-1' };
+    const admin: Actor = { via: 'console', userId: 'admin-7', roles: ['admin'], ip: '198.51.100.7', userAgent: 'Console browser', acr: 'phr', requestId: 'req-console-1' };
     const start = await head();
     const user = await addUser(services(), admin, { email: 'mirrored@example.com', password: 'mirrored has a long password' });
     const [row] = await rowsAfter(start);
@@ -188,7 +188,7 @@ describe('the audit log of administrative operations', () => {
 
   it('exports NDJSON and CSV (RFC 4180, formulas neutralised), filtered by action, actor, target, result and time', async () => {
     const evil = '=HYPERLINK("https://evil.example","click"),x';
-    const console: Actor = { via: 'console', userId: 'admin-9', ip: '203.0.113.9', userAgent: '@agent, "quoted"', acr: 'urn:latchkey:acr:mfa' };
+    const console: Actor = { via: 'console', userId: 'admin-9', roles: ['admin'], ip: '203.0.113.9', userAgent: '@agent, "quoted"', acr: 'urn:latchkey:acr:mfa' };
     await cli(['clients', 'remove', evil]);
     await addUser(services(), console, { email: 'exported@example.com', password: 'exported has a long password' });
 

@@ -9,6 +9,7 @@ import { COMMANDS } from '../../src/admin/command-table.ts';
 import { loadConfig } from '../../src/config.ts';
 import { AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS } from '../../src/oidc/clients.ts';
 import { LEVELS } from '../../src/security/level.ts';
+import { ROLES } from '../../src/store/users.ts';
 import { projectRoot } from '../../src/paths.ts';
 
 interface Run {
@@ -82,6 +83,9 @@ describe('latchkey --help, for every command of the table', () => {
     assert.ok(help('clients add', 'id-token-alg').includes(`one of ${ID_TOKEN_ALGS.join(', ')} (`));
     assert.ok(help('clients add', 'minimum-acr').endsWith(`one of ${LEVELS.join(', ')}`));
     assert.ok(help('keys rotate', 'alg').includes(`one of ${loadConfig({ env: {} }).keys.algorithms.join(', ')} (`));
+    for (const [command, option] of [['users roles', 'grant'], ['users roles', 'revoke'], ['users invite', 'role']] as const) {
+      assert.ok(help(command, option).includes(`one of ${ROLES.join(', ')}`), `${command} --${option}`);
+    }
   });
 
   it('names the options a command really takes: clients add --help shows the flags and their values', async () => {

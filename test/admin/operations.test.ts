@@ -13,8 +13,8 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 describe('administrative operations', () => {
   let server: TestServer;
   const services = () => server.server.services;
-  const console: Actor = { via: 'console', userId: 'admin-1', ip: '198.51.100.4', userAgent: 'Test browser' };
-  const api: Actor = { via: 'api', clientId: 'ops-client', ip: '203.0.113.8', userAgent: null };
+  const console: Actor = { via: 'console', userId: 'admin-1', roles: ['admin'], ip: '198.51.100.4', userAgent: 'Test browser' };
+  const api: Actor = { via: 'api', clientId: 'ops-client', roles: ['admin'], ip: '203.0.113.8', userAgent: null };
 
   before(async () => {
     server = await startTestServer();

@@ -5,12 +5,18 @@
  */
 import type { AuditEntry } from '../../audit/chain.ts';
 import { AppError } from '../../errors.ts';
+import type { Role } from '../../store/users.ts';
 
+/**
+ * `roles`: what the actor may do (permissions.ts). The CLI runs on the server's machine with its
+ * configuration: its operator is an administrator. The console's are the signed-in user's roles; the API's
+ * those its client was given.
+ */
 export type Actor =
   | { via: 'cli'; requestId?: string }
   // `acr`: the level of the administrator's console sign-in, recorded with each action.
-  | { via: 'console'; userId: string; ip: string; userAgent: string | null; acr?: string; requestId?: string }
-  | { via: 'api'; clientId: string; ip: string; userAgent: string | null; requestId?: string };
+  | { via: 'console'; userId: string; roles: readonly Role[]; ip: string; userAgent: string | null; acr?: string; requestId?: string }
+  | { via: 'api'; clientId: string; roles: readonly Role[]; ip: string; userAgent: string | null; requestId?: string };
 
 /** What an event records of the actor: `via`, and the administrator or client and address when there is one. */
 export function actorFields(actor: Actor): { ip?: string; userAgent?: string | null; details: Record<string, unknown> } {
@@ -33,13 +39,13 @@ export function auditActor(actor: Actor): Pick<AuditEntry, 'actorType' | 'actorI
 }
 
 /**
- * An operation refused because of its input (invalid, already there, not found): the caller shows the
- * message as it is (the CLI as a usage error, the API as a 4xx with a JSON body).
+ * An operation refused because of its input (invalid, already there, not found) or its actor's roles (403):
+ * the caller shows the message as it is (the CLI as a usage error, the API as a 4xx with a JSON body).
  */
 export class OperationError extends AppError {
   override name = 'OperationError';
   /** `field`: the input the message is about (the CLI names its flag, the API its JSON field). */
-  constructor(code: string, message: string, status: 400 | 404 | 409 = 400, readonly field?: string) {
+  constructor(code: string, message: string, status: 400 | 403 | 404 | 409 = 400, readonly field?: string) {
     super(code, status, message, true);
   }
 }

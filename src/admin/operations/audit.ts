@@ -9,6 +9,7 @@ import type { Services } from '../../services.ts';
 import type { AuditFilter } from '../../store/audit-log.ts';
 import { OperationError, type Actor } from './actor.ts';
 import { audited } from './audited.ts';
+import { authorize } from './permissions.ts';
 
 export interface AuditQueryInput {
   format?: string | undefined;
@@ -79,6 +80,7 @@ export async function exportAudit(services: Services, actor: Actor, input: Audit
     target: { type: 'audit_log' },
     outcome: ({ query, rows }) => ({ after: { format: query.format, filter: query.filter, rows } }),
   }, async () => {
+    authorize(actor, 'audit.read');
     const query = auditQuery(input);
     let rows = 0;
     let pending = '';
@@ -105,5 +107,8 @@ async function* countRows<T>(rows: AsyncIterable<T>, count: () => void): AsyncGe
 /** Checks the chain from its anchor to its head (src/audit/verify.ts); the report, broken or not. */
 export async function verifyAudit(services: Services, actor: Actor): Promise<ChainReport> {
   return audited(services, actor, { action: 'audit.verify', target: { type: 'audit_log' }, outcome: (report) => ({ after: report }) },
-    () => verifyChain(services.store.audit));
+    () => {
+      authorize(actor, 'audit.read');
+      return verifyChain(services.store.audit);
+    });
 }

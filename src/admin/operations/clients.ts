@@ -1,11 +1,10 @@
 /** Clients (relying parties), as administrators register, list and remove them. */
-import { createRenderer } from '../../http/render.ts';
 import { registerClient, type ClientInput, type RegisteredClient } from '../../oidc/clients.ts';
-import { ensureSigningKeys, loadJwks } from '../../oidc/keys.ts';
-import { createProvider } from '../../oidc/provider.ts';
 import type { Services } from '../../services.ts';
 import { actorFields, OperationError, type Actor } from './actor.ts';
 import { audited } from './audited.ts';
+import { authorize } from './permissions.ts';
+import { providerFor } from './provider.ts';
 
 export interface ClientView {
   clientId: string;
@@ -26,23 +25,22 @@ export async function addClient(services: Services, actor: Actor, input: ClientI
       targetId: client.clientId, after: client,
       event: { type: 'client.created', ...who, details: { clientId: client.clientId, ...who.details } },
     }),
-  }, () => register(services, input));
+  }, () => {
+    authorize(actor, 'clients.write');
+    return register(services, input);
+  });
 }
 
 async function register(services: Services, input: ClientInput): Promise<RegisteredClient> {
-  // The provider validates the ID token algorithm against its keys: on a database no server has started
-  // on yet there are none, and every client would be refused.
-  await ensureSigningKeys(services.store, services.config);
-  const provider = createProvider({
-    config: services.config, store: services.store, log: services.log,
-    render: createRenderer(services.config), jwks: await loadJwks(services.store),
-  });
-  return registerClient(services.store, provider, input);
+  return registerClient(services.store, await providerFor(services), input);
 }
 
 export async function listClients(services: Services, actor: Actor): Promise<ClientView[]> {
   return audited(services, actor, { action: 'clients.list', target: { type: 'client' }, outcome: (clients) => ({ after: { count: clients.length } }) },
-    async () => (await services.store.clients.list()).map((c) => ({ clientId: c.clientId, name: c.name, metadata: c.metadata, createdAt: c.createdAt })));
+    async () => {
+      authorize(actor, 'clients.read');
+      return (await services.store.clients.list()).map((c) => ({ clientId: c.clientId, name: c.name, metadata: c.metadata, createdAt: c.createdAt }));
+    });
 }
 
 export async function removeClient(services: Services, actor: Actor, clientId: string): Promise<void> {
@@ -54,6 +52,7 @@ export async function removeClient(services: Services, actor: Actor, clientId: s
     before: stored && { clientId: stored.clientId, name: stored.name, metadata: stored.metadata, createdAt: stored.createdAt },
     outcome: () => ({ event: { type: 'client.removed', ...who, details: { clientId, ...who.details } } }),
   }, async () => {
+    authorize(actor, 'clients.write');
     if (!(await services.store.clients.remove(clientId))) throw new OperationError('client.not_found', `no client with id ${clientId}`, 404);
   });
 }

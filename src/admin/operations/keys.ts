@@ -4,6 +4,7 @@ import type { Services } from '../../services.ts';
 import type { KeyAlg } from '../../store/signing-keys.ts';
 import { actorFields, OperationError, type Actor } from './actor.ts';
 import { audited } from './audited.ts';
+import { authorize } from './permissions.ts';
 
 export interface KeyView {
   kid: string;
@@ -17,6 +18,7 @@ export interface KeyView {
 
 export async function listKeys(services: Services, actor: Actor): Promise<KeyView[]> {
   return audited(services, actor, { action: 'keys.list', target: { type: 'signing_key' }, outcome: (keys) => ({ after: { count: keys.length } }) }, async () => {
+    authorize(actor, 'keys.read');
     await ensureSigningKeys(services.store, services.config);
     return (await services.store.signingKeys.list()).map((k) => ({
       kid: k.kid, alg: k.alg, state: k.state, createdAt: k.createdAt, retiredAt: k.retiredAt, publishedUntil: k.expiresAt,
@@ -35,6 +37,7 @@ export async function rotateKeys(services: Services, actor: Actor, algs?: readon
     before: { active: await active() },
     outcome: (kids) => ({ after: { rotated: kids }, event: { type: 'keys.rotated', ...who, details: { kids, ...who.details } } }),
   }, async () => {
+    authorize(actor, 'keys.write');
     for (const a of algs ?? []) {
       if (!configured.includes(a as KeyAlg)) throw new OperationError('keys.alg_unknown', `${a} must be one of ${configured.join(', ')}`, 400, 'alg');
     }
