@@ -4,7 +4,12 @@
  * rate-limited per account (one a minute per kind) and per IP address (in shared counters), issuing a link kills the older ones,
  * and sending happens in the background: the answer a browser gets never waits for, or depends on, a mail.
  */
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { passwordProblem } from '../factors/password.ts';
+import { fieldErrors, type FieldErrors } from '../http/page.ts';
 import { languageOf } from '../i18n.ts';
+import type { CodePurpose } from '../store/one-time-codes.ts';
 import type { Logger } from '../log.ts';
 import type { User } from '../store/users.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
@@ -17,6 +22,35 @@ export const linkToken = (value: unknown): string | undefined =>
   typeof value === 'string' && /^[A-Za-z0-9_-]{20,100}$/.test(value) ? value : undefined;
 
 export type MailDeps = Pick<InteractionDeps, 'config' | 'store' | 'mailer' | 'events' | 'log'>;
+
+/** How a page that lets a mailed link choose a password answers when it cannot go on. */
+export interface PasswordPage {
+  /** The link is not live (spent, expired, replaced, or no token at all). */
+  dead(ctx: Context): void;
+  /** The form again, with each problem at its field. */
+  again(ctx: Context, vars: { token: string; email: unknown; errors: FieldErrors }, status: number): void;
+}
+
+const passwordForm = z.object({ password: z.string('forms.passwordRequired').min(1, 'forms.passwordRequired') });
+
+/**
+ * The POST of a page where a mailed link chooses a password (a reset, an invitation): the live link's token and
+ * the chosen password, checked before the link is spent so a refused password does not cost it. Undefined when
+ * the page has answered already (a dead link, or the form again).
+ */
+export async function passwordFromLink(deps: Pick<InteractionDeps, 'store' | 'render'>, ctx: Context, purpose: CodePurpose, page: PasswordPage): Promise<{ token: string; password: string } | undefined> {
+  const raw = ctx.state.form as Record<string, string>;
+  const token = linkToken(raw.token);
+  const live = token ? await deps.store.codes.peek(purpose, token) : undefined;
+  if (!token || !live) return void page.dead(ctx);
+  const email = typeof live.data?.email === 'string' ? live.data.email : undefined;
+  const parsed = passwordForm.safeParse(raw);
+  const errors = parsed.success ? {} : fieldErrors(parsed.error, deps.render.t);
+  const problem = parsed.success ? passwordProblem(parsed.data.password, { email }) : undefined;
+  if (problem) errors.password = deps.render.t(problem.key, problem.vars);
+  if (!parsed.success || problem) return void page.again(ctx, { token, email, errors }, 400);
+  return { token, password: parsed.data.password };
+}
 
 export type { RequestMeta } from '../http/request-meta.ts';
 

@@ -8,14 +8,13 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { passwordProblem } from '../factors/password.ts';
 import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import { revokedGrantSeconds } from '../oidc/adapter.ts';
 import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
 import type { Payload } from '../store/oidc-payloads.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
-import { inBackground, linkToken, mailPasswordChanged, mailResetLink } from './mail-links.ts';
+import { inBackground, linkToken, mailPasswordChanged, mailResetLink, passwordFromLink } from './mail-links.ts';
 import { interactionUid, liveInteraction } from '../interaction/return-to.ts';
 import { emailField } from './sign-up.ts';
 import { requestMeta } from '../http/request-meta.ts';
@@ -69,19 +68,9 @@ export function resetRoutes(deps: InteractionDeps): Router {
   });
 
   router.post('/reset/confirm', checked, async (ctx) => {
-    const raw = ctx.state.form as Record<string, string>;
-    const value = linkToken(raw.token);
-    const live = value ? await deps.store.codes.peek('password_reset', value) : undefined;
-    if (!value || !live) return deadLink(ctx);
-    // The password is checked before the token is spent, so a refused password does not cost the link.
-    const email = typeof live.data?.email === 'string' ? live.data.email : undefined;
-    const parsed = z.object({ password: z.string('forms.passwordRequired').min(1, 'forms.passwordRequired') }).safeParse(raw);
-    const errors = parsed.success ? {} : fieldErrors(parsed.error, t);
-    const problem = parsed.success ? passwordProblem(parsed.data.password, { email }) : undefined;
-    if (problem) errors.password = t(problem.key, problem.vars);
-    if (!parsed.success || problem) return newPasswordForm(ctx, { token: value, email, errors }, 400);
-
-    const done = await deps.store.resetPassword(value, await deps.hasher.hash(parsed.data.password), revokedGrantSeconds(deps.config));
+    const chosen = await passwordFromLink(deps, ctx, 'password_reset', { dead: deadLink, again: newPasswordForm });
+    if (!chosen) return;
+    const done = await deps.store.resetPassword(chosen.token, await deps.hasher.hash(chosen.password), revokedGrantSeconds(deps.config));
     if (!done) return deadLink(ctx);
     const { user, sessions } = done;
     await deps.attempts.clear(user.email);
