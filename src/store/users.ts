@@ -99,6 +99,8 @@ export interface FoundUser {
 }
 
 const ADMIN = `roles @> '["admin"]'::jsonb`;
+/** An administrator who can act: one with a password (an invitee who never chose one cannot sign in yet). */
+const USABLE_ADMIN = `${ADMIN} and password_hash is not null`;
 /** security/attempts.ts's accountKey, in SQL: `acct:` + base64url(sha256(normalised email)). */
 const ACCOUNT_KEY = `'acct:' || rtrim(translate(encode(sha256(convert_to(users.email_normalized, 'UTF8')), 'base64'), '+/', '-_'), '=')`;
 
@@ -184,7 +186,7 @@ export function usersRepository(db: Db) {
     },
 
     async hasAdmin(): Promise<boolean> {
-      const row = await db('users').whereRaw(ADMIN).first('id');
+      const row = await db('users').whereRaw(USABLE_ADMIN).first('id');
       return !!row;
     },
 
@@ -249,7 +251,7 @@ export function usersRepository(db: Db) {
  * demotions of the last two administrators finds one left and is refused. Call it inside a transaction.
  */
 async function keepAnAdmin(trx: Db, id: string): Promise<void> {
-  const admins = (await trx('users').whereRaw(ADMIN).andWhere({ status: 'active' }).orderBy('id').forUpdate().select('id')) as { id: string }[];
+  const admins = (await trx('users').whereRaw(USABLE_ADMIN).andWhere({ status: 'active' }).orderBy('id').forUpdate().select('id')) as { id: string }[];
   if (admins.length === 1 && admins[0]!.id === id) throw new LastAdminError('the last administrator');
 }
 

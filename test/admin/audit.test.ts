@@ -326,6 +326,7 @@ describe('the audit log\'s retention and redaction', () => {
       when: new Date('2025-01-02T03:04:05.678Z'), gone: undefined, count: 3, ok: true, none: null,
       token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['https://a.example/cb'],
       text: 'nul\u0000 and lone \ud800 surrogate',
+      link: 'https://id.example/invite?token=QUJDREVGR0hJSktMTU5PUFFSU1RVVldY', note2: 'sent https://id.example/reset/confirm?token=QUJDREVGR0hJSktMTU5PUFFSU1RVVldY',
     };
     const out = redact(input) as Record<string, unknown>;
     assert.deepEqual(out, {
@@ -335,8 +336,9 @@ describe('the audit log\'s retention and redaction', () => {
       note: REDACTED, pem: REDACTED, when: '2025-01-02T03:04:05.678Z', count: 3, ok: true, none: null,
       token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['https://a.example/cb'],
       text: 'nul and lone \ufffd surrogate',
+      link: REDACTED, note2: REDACTED,
     });
     const text = JSON.stringify(out);
-    for (const secret of ['s1', 's2', 's3', ':"p"', ':"h"', 'JBSWY3DPEHPK3PXP', 'rt', 'private-exponent', 'argon2', 'MIIE']) assert.ok(!text.includes(secret), secret);
+    for (const secret of ['s1', 's2', 's3', ':"p"', ':"h"', 'JBSWY3DPEHPK3PXP', 'rt', 'private-exponent', 'argon2', 'MIIE', 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldY']) assert.ok(!text.includes(secret), secret);
   });
 });

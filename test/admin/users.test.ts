@@ -6,8 +6,6 @@
  * a user is in that user's activity.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import { OperationError, type Actor } from '../../src/admin/operations/actor.ts';
@@ -25,6 +23,7 @@ import { CookieClient, type Page } from '../helpers/browser.ts';
 import { decodeJwt } from '../helpers/jwt.ts';
 import { rejectsWith, sleep } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
+import { startLogoutReceiver, type LogoutReceiver } from '../helpers/logout-receiver.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -37,28 +36,10 @@ const refusal = (p: Promise<unknown>) => p.then(() => assert.fail('accepted'), (
   return err;
 });
 
-async function startLogoutReceiver() {
-  const tokens: string[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      tokens.push(new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('logout_token') ?? '');
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/logout`,
-    tokens,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe('administering users', () => {
   let server: TestServer;
   let mailbox: MailBox;
-  let receiver: Awaited<ReturnType<typeof startLogoutReceiver>>;
+  let receiver: LogoutReceiver;
   let rp: RelyingParty;
   let ledger: RelyingParty;
   const services = () => server.server.services;
@@ -208,6 +189,24 @@ describe('administering users', () => {
         assert.deepEqual([err.status, err.code], [409, 'user.last_admin']);
       }
       assert.deepEqual(await admins(), [last]);
+
+      // An invitee who never chose a password cannot act as an administrator yet: the last one still may not go.
+      await inviteUser(services(), cli, { email: 'invited-admin@example.com', roles: ['admin'] });
+      assert.equal((await refusal(changeRoles(services(), cli, last, { revoke: ['admin'] }))).code, 'user.last_admin');
+      // A pending invitation keeps its roles: a new link with other roles is refused, with the same ones it is sent.
+      const other = await refusal(inviteUser(services(), cli, { email: 'invited-admin@example.com', roles: ['auditor'] }));
+      assert.deepEqual([other.status, other.code], [409, 'user.invite_roles']);
+      assert.deepEqual((await inviteUser(services(), cli, { email: 'invited-admin@example.com', roles: ['admin'] })).roles, ['admin']);
+    });
+
+    it('tells no one without the right whether an account exists: the refusal comes before the lookup', async () => {
+      const nobody = consoleActor((await server.newUser('norole')).id, []);
+      const plain = await server.newUser('plain');
+      for (const ref of [plain.email, 'no-such-user@example.com', plain.id, '00000000-0000-4000-8000-000000000000']) {
+        const answers = await Promise.all([disableUser(services(), nobody, ref), deleteUser(services(), nobody, ref), unlockUser(services(), nobody, ref),
+          listSessions(services(), nobody, ref), revokeSessions(services(), nobody, ref)].map(refusal));
+        for (const err of answers) assert.deepEqual([err.status, err.code], [403, 'permission.denied'], ref);
+      }
     });
   });
 

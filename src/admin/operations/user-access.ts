@@ -33,6 +33,7 @@ async function onUser<T>(
       return { after: o.after, event: { type: o.event.type, userId: target!.id, ...who, details: { ...who.details, ...o.event.details } } };
     },
   }, async () => {
+    authorize(actor, permission); // before the lookup answers: no one without the right learns who exists
     found(target, ref);
     authorize(actor, permission, target);
     return run(target);

@@ -29,6 +29,7 @@ export async function listSessions(services: Services, actor: Actor, ref: string
     target: { type: 'user', id: target?.id ?? ref },
     outcome: (sessions) => ({ after: { count: sessions.length } }),
   }, async () => {
+    authorize(actor, 'users.read'); // before the lookup answers: no one without the right learns who exists
     found(target, ref);
     authorize(actor, 'users.read', target);
     return (await services.store.sessions.listForUser(target.id)).map((s) => ({
@@ -56,6 +57,7 @@ export async function revokeSessions(services: Services, actor: Actor, ref: stri
       },
     }),
   }, async () => {
+    authorize(actor, 'users.write'); // before the lookup answers: no one without the right learns who exists
     found(target, ref);
     authorize(actor, 'users.write', target);
     if (sessionId === undefined) {

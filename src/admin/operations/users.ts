@@ -183,7 +183,13 @@ export async function inviteUser(services: Services, actor: Actor, input: Invita
     checkedName(input.name);
     let user = await services.store.users.findByEmail(email);
     if (user && (user.passwordHash !== null || user.emailVerifiedAt)) throw new OperationError('user.exists', `a user with email ${email} already exists`, 409);
-    if (user) authorize(actor, 'users.write', user);
+    if (user) {
+      authorize(actor, 'users.write', user);
+      // A pending invitation keeps the roles it was made with: a new link must not say otherwise.
+      if (input.roles && [...new Set(roles)].sort().join() !== [...user.roles].sort().join()) {
+        throw new OperationError('user.invite_roles', 'this invitation is pending with other roles: change them with "users roles", then invite again', 409, 'role');
+      }
+    }
     else {
       try {
         user = await services.store.users.create({ email, name: input.name ?? null, passwordHash: null, roles: [...new Set(roles)] as Role[], emailVerified: false });
@@ -213,6 +219,7 @@ export async function deleteUser(services: Services, actor: Actor, ref: string):
     before: target && view(target),
     outcome: (user) => ({ event: { type: 'user.deleted', userId: user.id, ...who, details: { ...who.details, email: user.email } } }),
   }, async () => {
+    authorize(actor, 'users.write'); // before the lookup answers: no one without the right learns who exists
     found(target, ref);
     authorize(actor, 'users.write', target);
     const done = await lastAdminGuard(() => services.store.deleteUser(target.id, revokedGrantSeconds(services.config)));
