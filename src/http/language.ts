@@ -49,7 +49,9 @@ export function localPath(value: unknown, issuer: string): string | undefined {
   } catch {
     return undefined;
   }
-  return url.origin === origin ? `${url.pathname}${url.search}` : undefined;
+  if (url.origin !== origin) return undefined;
+  // Normalising may make a path another host would be read from ("/.//evil", "/a/..//evil" become "//evil").
+  return /^\/(?![/\\])/.test(url.pathname) ? `${url.pathname}${url.search}` : undefined;
 }
 
 /** A same-origin Referer as a local path with its query, else undefined. */
