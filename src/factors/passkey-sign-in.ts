@@ -37,7 +37,8 @@ export const passkeySignIn = {
     const user = a && method ? await ctx.store.users.findById(a.userId) : undefined;
     if (!a || !method || !user || user.status !== 'active') return undefined;
     const handle = response.response.userHandle;
-    if (handle !== undefined && handle !== userHandle(user.id).toString('base64url')) return undefined;
+    // With no credentials listed, the authenticator must say whose credential it is (WebAuthn L3 §7.2 step 6).
+    if (!handle || handle !== userHandle(user.id).toString('base64url')) return undefined;
     return { user, authenticator: a, response, method };
   },
   /** Checks the response against the challenge that was taken out (user verification required): the proof, or FactorError. */

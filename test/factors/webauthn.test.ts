@@ -3,13 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { PASSKEY_OPTIONS_PER_MINUTE } from '../../src/interaction/sign-in.ts';
 import { sleep } from '../account/helpers.ts';
-import { CookieClient, findForm, formsOf, type Page } from '../helpers/browser.ts';
+import { CookieClient, findForm, optionsIn, type Page } from '../helpers/browser.ts';
 import { responseParams } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import {
-  addQuestion, addTotp, recoveryCodesOn, throughToApp,
+  addQuestion, addTotp, recoveryCodesOn, throughToApp, type Person,
 } from '../helpers/two-step.ts';
 import {
   addPasskey, COSE_ALG, FLAGS, newKeyPair, SoftPasskey, userHandleOf,
@@ -29,21 +29,6 @@ const REFUSED = /<p class="error" role="alert" id="form-error">[^<]+<\/p>/;
 
 type Browsed = Page & { stoppedAt?: string };
 type Checks = Awaited<ReturnType<RelyingParty['authorization']>>['checks'];
-interface Person {
-  id: string;
-  email: string;
-  password: string;
-  answer: string;
-}
-
-/** The JSON in the `<script type="application/json">` of the form with this action. */
-function optionsIn<T>(page: Page, action: string): T {
-  const form = formsOf(page.body).find((f) => f.action.includes(action));
-  if (!form) throw new Error(`no form with action ${action} on ${page.url} (${page.status}): ${page.body.slice(0, 300)}`);
-  const json = /<script type="application\/json">([\s\S]*?)<\/script>/.exec(form.inner)?.[1];
-  assert.ok(json, `the options are in the form with action ${action}`);
-  return JSON.parse(json) as T;
-}
 
 /**
  * Everything a scenario needs from one server: users, the app, the account page, the passkey sign-in
@@ -510,6 +495,9 @@ describe('passkeys at the HTTP level, with responses crafted by the test', () =>
       await assertRefusedSignIn(browser, await w.passkeyAnswer(browser, start, stranger.assert(start.options)), NOT_KNOWN);
       start = await w.passkeyStart(browser);
       await assertRefusedSignIn(browser, await w.passkeyAnswer(browser, start, passkey.assert(start.options, { userHandle: userHandleOf(other.id) })), NOT_KNOWN);
+      // No user handle at all: a discoverable sign-in must say whose credential it is.
+      start = await w.passkeyStart(browser);
+      await assertRefusedSignIn(browser, await w.passkeyAnswer(browser, start, passkey.assert(start.options, { userHandle: null })), NOT_KNOWN);
       assert.equal((await w.events(user.id, 'sign_in.succeeded')).length, 0);
       assert.equal((await w.events(other.id, 'sign_in.succeeded')).length, 0);
       const anonymous = await w.knex()('security_events').whereNull('user_id').andWhere({ type: 'sign_in.failed' }).count<{ n: number }[]>('id as n');
