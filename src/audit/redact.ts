@@ -28,11 +28,13 @@ export const DENIED_FIELDS: ReadonlySet<string> = new Set([
   'answer', 'answerhash', 'securityanswer',
   // what a browser or a push service holds as a credential
   'cookie', 'cookies', 'authorization', 'apikey', 'auth', 'p256dh', 'vapidprivatekey',
+  // links that carry a single-use token (a reset, an invitation, a setup link)
+  'link', 'url', 'resetlink', 'invitelink', 'setuplink',
   // Latchkey's own keys
   'encryptionkey', 'cookiekeys', 'webhooksecret', 'authtoken',
 ].map(normalise));
 
-const SECRET_LOOKING = [/^\$argon2(id|i|d)\$/, /-----BEGIN [A-Z ]*PRIVATE KEY-----/];
+const SECRET_LOOKING = [/^\$argon2(id|i|d)\$/, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, /[?&]token=[A-Za-z0-9_-]{20,}/];
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const MAX_DEPTH = 8;

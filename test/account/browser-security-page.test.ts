@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import type { BrowserContextOptions, Page } from 'playwright-core';
+import { seriousViolations } from '../helpers/axe.ts';
 import { chromiumSuite, virtualAuthenticator } from '../helpers/chromium.ts';
 import { maskPhone } from '../../src/delivery/sms.ts';
 import { addQuestion, addTotp } from '../helpers/two-step.ts';
 
 /** Where the screenshots go for a reviewer to look at (git-ignored): test-output/screenshots at the project root. */
 const SHOTS = fileURLToPath(new URL('../../test-output/screenshots/', import.meta.url));
-/** axe-core's browser build, injected into each page that is checked. */
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const SIZES = {
   desktop: { width: 1280, height: 800 },
@@ -21,32 +19,6 @@ type Size = keyof typeof SIZES;
 
 /** The cards from the strongest method to the weakest: a passkey, a security key, an app, a phone (the weaker backup), recovery codes, the question. */
 const STRONGEST_FIRST = ['webauthn', 'security-key', 'totp', 'sms', 'recovery-code', 'security-question'];
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: unknown[]; failureSummary?: string }[];
-}
-
-/** A same-origin path for axe-core, answered by the test: the pages' CSP refuses inline scripts (and should). */
-const AXE_PATH = '/__test__/axe.min.js';
-
-/**
- * Runs axe-core on the page as it is; the violations of impact serious or critical, described. The script is
- * axe.min.js from node_modules, served to this page at a path of its own origin, so the page's CSP stays on.
- */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.route(`**${AXE_PATH}`, (route) => route.fulfill({ path: AXE, contentType: 'text/javascript' }));
-  await page.addScriptTag({ url: AXE_PATH });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: AxeViolation[] }> } }).axe;
-    return (await axe.run(document)).violations;
-  });
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => `${JSON.stringify(n.target)} (${n.failureSummary ?? ''})`).join('; ')}`);
-}
 
 describe('"Password & security" as a control panel, in Chromium', () => {
   const suite = chromiumSuite('panel');

@@ -1,36 +1,15 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { backAtApp, chromiumSuite, virtualAuthenticator } from '../helpers/chromium.ts';
-import { RelyingParty } from '../helpers/rp.ts';
-import type { TestServer } from '../helpers/server.ts';
-import { addQuestion } from '../helpers/two-step.ts';
-
-
-interface Person {
-  id: string;
-  email: string;
-  password: string;
-  answer: string;
-}
+import { chromiumSuite, virtualAuthenticator } from '../helpers/chromium.ts';
+import type { Person } from '../helpers/two-step.ts';
+import { webauthnSteps, withoutPasskeyAutofill } from '../helpers/webauthn-browser.ts';
 
 describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () => {
   const suite = chromiumSuite('passkey');
-  let server: TestServer;
-  let rp: RelyingParty;
-  before(() => {
-    ({ server, rp } = suite);
-  });
   const { violations } = suite;
-
-  const store = () => server.server.services.store;
-  const passkeysOf = async (id: string) => (await store().authenticators.listForUser(id)).filter((a) => a.kind === 'webauthn');
-
-  async function newUser(): Promise<Person> {
-    const user = { ...(await suite.newUser()), answer: 'rex the dog' };
-    await addQuestion(store(), (s) => server.server.services.hasher.hash(s), user.id, user.answer);
-    return user;
-  }
+  const { store, ofKind, newUser, password, answerQuestion, atApp } = webauthnSteps(suite);
+  const passkeysOf = (id: string) => ofKind(id, 'webauthn');
 
   /**
    * A browser of its own with a platform authenticator (CTAP2, internal, resident keys, UV). Without
@@ -39,49 +18,30 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
    */
   async function openBrowser({ autofill = false } = {}) {
     const app = await suite.openBrowser();
-    if (!autofill) {
-      // As text: a function from this file would carry the test runner's compiled helpers into the page.
-      await app.context.addInitScript({
-        content: "if (window.PublicKeyCredential) Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: async () => false });",
-      });
-    }
+    if (!autofill) await withoutPasskeyAutofill(app.context);
     const authenticator = await virtualAuthenticator(app.page);
     return { ...app, authenticator };
-  }
-
-  async function password(page: Page, user: Person) {
-    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    await page.getByLabel('Email').fill(user.email);
-    await page.getByLabel('Password', { exact: true }).fill(user.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   }
 
   /** The password, then the security question a new device is asked for. */
   async function passwordAndQuestion(page: Page, user: Person) {
     await password(page, user);
-    await page.getByText('What was the name of your first pet?').waitFor();
-    await page.getByLabel('Your answer').fill(user.answer);
-    await page.getByRole('button', { name: 'Continue' }).click();
+    await answerQuestion(page, user);
   }
 
   /** Signs in to the account page, says "Not now" to the offer, and turns passkey sign-in on there. */
   async function enrolFromAccount(page: Page, user: Person) {
-    await page.goto(`${server.url}/account`);
+    await page.goto(`${suite.server.url}/account`);
     await passwordAndQuestion(page, user);
     await page.getByRole('heading', { name: 'Sign in faster next time' }).waitFor();
     await page.getByRole('button', { name: 'Not now' }).click();
     await page.waitForURL((u) => u.pathname === '/account');
-    await page.goto(`${server.url}/account/security`);
+    await page.goto(`${suite.server.url}/account/security`);
     await page.getByRole('link', { name: 'Turn on Sign in with face or fingerprint' }).click();
     await page.getByRole('button', { name: 'Turn on' }).click();
     await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
     await page.getByRole('link', { name: 'I have saved my codes' }).click();
     await page.waitForURL((u) => u.pathname === '/account/security');
-  }
-
-  /** Finishes at the app (consenting when asked) and returns the ID token's claims. */
-  async function atApp(page: Page, callbacks: string[], checks: Parameters<RelyingParty['callback']>[1]) {
-    return (await rp.callback(await backAtApp(page, callbacks), checks)).claims()!;
   }
 
   it('enrols from the account page (platform, user verification, resident key) and signs in with the button alone: acr phr, amr hwk+user+mfa', async () => {
@@ -98,7 +58,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     await page.locator('#method-webauthn-state').getByText('On', { exact: true }).waitFor();
 
     await context.clearCookies();
-    const { url, checks } = await rp.authorization({ scope: 'openid' });
+    const { url, checks } = await suite.rp.authorization({ scope: 'openid' });
     await page.goto(url);
     await page.getByRole('button', { name: 'Sign in with face or fingerprint' }).click();
     const claims = await atApp(page, callbacks, checks);
@@ -113,7 +73,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     const { page, callbacks, context } = await openBrowser({ autofill: true });
     await enrolFromAccount(page, user);
     await context.clearCookies();
-    const { url, checks } = await rp.authorization({ scope: 'openid' });
+    const { url, checks } = await suite.rp.authorization({ scope: 'openid' });
     await page.goto(url);
     // No click: the autofill request started with the page, and the authenticator answers it.
     const claims = await atApp(page, callbacks, checks);
@@ -125,7 +85,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
   it('adds a passkey from the offer after signing in, and "Don\'t ask again" is remembered for that user on that device', async () => {
     const user = await newUser();
     const { page, callbacks } = await openBrowser();
-    let req = await rp.authorization({ scope: 'openid' });
+    let req = await suite.rp.authorization({ scope: 'openid' });
     await page.goto(req.url);
     await passwordAndQuestion(page, user);
     await page.getByRole('heading', { name: 'Sign in faster next time' }).waitFor();
@@ -136,14 +96,14 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
 
     const other = await newUser();
     const second = await openBrowser();
-    req = await rp.authorization({ scope: 'openid' });
+    req = await suite.rp.authorization({ scope: 'openid' });
     await second.page.goto(req.url);
     await passwordAndQuestion(second.page, other);
     await second.page.getByRole('button', { name: "Don't ask again on this device" }).click();
     await atApp(second.page, second.callbacks, req.checks);
     // Signed out at the app side only: the same browser (device cookie kept) signs in again with the password.
     await second.context.clearCookies({ name: '_session' });
-    req = await rp.authorization({ scope: 'openid', prompt: 'login' });
+    req = await suite.rp.authorization({ scope: 'openid', prompt: 'login' });
     await second.page.goto(req.url);
     await password(second.page, other);
     const again = await atApp(second.page, second.callbacks, req.checks);
@@ -157,7 +117,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     const { page, callbacks, context } = await openBrowser();
     await enrolFromAccount(page, user);
     await context.clearCookies();
-    const { url, checks } = await rp.authorization({ scope: 'openid', acr_values: 'urn:latchkey:acr:mfa' });
+    const { url, checks } = await suite.rp.authorization({ scope: 'openid', acr_values: 'urn:latchkey:acr:mfa' });
     await page.goto(url);
     await password(page, user);
     await page.getByRole('heading', { name: "Confirm it's you" }).waitFor();
@@ -187,7 +147,7 @@ describe('passkeys in Chromium (a virtual platform authenticator over CDP)', () 
     assert.equal((await passkeysOf(user.id)).length, 0);
 
     await context.clearCookies();
-    await page.goto(`${server.url}/account`);
+    await page.goto(`${suite.server.url}/account`);
     await page.getByRole('button', { name: 'Sign in with face or fingerprint' }).click();
     await page.getByRole('alert').filter({ hasText: 'That passkey or security key is not known here.' }).waitFor();
     assert.deepEqual(violations, []);

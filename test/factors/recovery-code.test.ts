@@ -14,7 +14,7 @@ const REDIRECT = 'http://localhost:9999/cb';
 /** 16 characters from the 32-letter alphabet without I, O, 0 and 1, in groups of four. */
 const CODE_SHAPE = /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/;
 const WRONG = /That recovery code is not right, or it was already used\./;
-const THROTTLED = /Too many failed attempts\. Wait \d+ seconds/;
+const THROTTLED = /Too many failed attempts\. Wait (?:1 second|(?!1 )\d+ seconds) and try again\./;
 
 
 const passed = leftSecondStep;

@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { backAtApp, chromiumSuite, virtualAuthenticator, type VirtualAuthenticatorOptions } from '../helpers/chromium.ts';
-import { RelyingParty } from '../helpers/rp.ts';
-import type { TestServer } from '../helpers/server.ts';
-import { addQuestion } from '../helpers/two-step.ts';
-
-interface Person {
-  id: string;
-  email: string;
-  password: string;
-  answer: string;
-}
+import { chromiumSuite, virtualAuthenticator, type VirtualAuthenticatorOptions } from '../helpers/chromium.ts';
+import type { Person } from '../helpers/two-step.ts';
+import { webauthnSteps, withoutPasskeyAutofill } from '../helpers/webauthn-browser.ts';
 
 /** A credential as CDP's WebAuthn domain gives it (and takes it back, on another authenticator). */
 interface HeldCredential {
@@ -27,21 +19,8 @@ const MFA = 'urn:latchkey:acr:mfa';
 
 describe('security keys in Chromium (a virtual USB authenticator over CDP)', () => {
   const suite = chromiumSuite('seckey');
-  let server: TestServer;
-  let rp: RelyingParty;
-  before(() => {
-    ({ server, rp } = suite);
-  });
   const { violations } = suite;
-
-  const store = () => server.server.services.store;
-  const ofKind = async (id: string, kind: string) => (await store().authenticators.listForUser(id)).filter((a) => a.kind === kind);
-
-  async function newUser(): Promise<Person> {
-    const user = { ...(await suite.newUser()), answer: 'rex the dog' };
-    await addQuestion(store(), (s) => server.server.services.hasher.hash(s), user.id, user.answer);
-    return user;
-  }
+  const { store, ofKind, newUser, password, answerQuestion, atApp } = webauthnSteps(suite);
 
   /**
    * A browser of its own (another device) with a security key plugged in: a CTAP2 USB authenticator, by
@@ -50,29 +29,17 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
    */
   async function openBrowser({ key = {}, platform = false }: { key?: Omit<VirtualAuthenticatorOptions, 'transport'>; platform?: boolean } = {}) {
     const app = await suite.openBrowser();
-    // As text: a function from this file would carry the test runner's compiled helpers into the page.
-    await app.context.addInitScript({
-      content: "if (window.PublicKeyCredential) Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: async () => false });",
-    });
+    await withoutPasskeyAutofill(app.context);
     const face = platform ? await virtualAuthenticator(app.page) : undefined;
     const securityKey = await virtualAuthenticator(app.page, { transport: 'usb', ...key });
     return { ...app, securityKey, face };
   }
 
-  async function password(page: Page, user: Person) {
-    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    await page.getByLabel('Email').fill(user.email);
-    await page.getByLabel('Password', { exact: true }).fill(user.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  }
-
   /** Signs in to "Password & security": the password, then the question a new device is asked for. */
   async function toSecurityPage(page: Page, user: Person) {
-    await page.goto(`${server.url}/account/security`);
+    await page.goto(`${suite.server.url}/account/security`);
     await password(page, user);
-    await page.getByText('What was the name of your first pet?').waitFor();
-    await page.getByLabel('Your answer').fill(user.answer);
-    await page.getByRole('button', { name: 'Continue' }).click();
+    await answerQuestion(page, user);
     await page.waitForURL((u) => u.pathname === '/account/security' || u.pathname.includes('/interaction/'));
     // A device with face or fingerprint is offered a passkey first.
     if (await page.getByRole('heading', { name: 'Sign in faster next time' }).isVisible().catch(() => false)) await page.getByRole('button', { name: 'Not now' }).click();
@@ -102,11 +69,6 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
     await page.locator('#method-security-key-state').getByText('On', { exact: true }).waitFor();
   }
 
-  /** Finishes at the app (consenting when asked) and returns the ID token's claims. */
-  async function atApp(page: Page, callbacks: string[], checks: Parameters<RelyingParty['callback']>[1]) {
-    return (await rp.callback(await backAtApp(page, callbacks), checks)).claims()!;
-  }
-
   it('adds a key from its card (a USB key with a PIN and a resident credential) and signs in with it without a password: acr phr, amr hwk+user+mfa', async () => {
     const user = await newUser();
     const { page, context, callbacks, securityKey } = await openBrowser();
@@ -125,7 +87,7 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
     assert.equal(await page.locator('#method-webauthn').getByText('Keyring YubiKey').count(), 0);
 
     await context.clearCookies();
-    const { url, checks } = await rp.authorization({ scope: 'openid' });
+    const { url, checks } = await suite.rp.authorization({ scope: 'openid' });
     await page.goto(url);
     await page.getByRole('button', { name: 'Use a security key' }).click();
     const claims = await atApp(page, callbacks, checks);
@@ -141,7 +103,7 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
     await toSecurityPage(page, user);
     await addKey(page, 'Keyring YubiKey');
     await context.clearCookies({ name: '_session' });
-    const { url, checks } = await rp.authorization({ scope: 'openid', acr_values: MFA, prompt: 'login' });
+    const { url, checks } = await suite.rp.authorization({ scope: 'openid', acr_values: MFA, prompt: 'login' });
     await page.goto(url);
     await password(page, user);
     await page.getByRole('heading', { name: "Confirm it's you" }).waitFor();
@@ -162,7 +124,7 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
     assert.equal(held.credentials[0]!.isResidentCredential, false);
 
     await context.clearCookies({ name: '_session' });
-    const { url, checks } = await rp.authorization({ scope: 'openid', acr_values: MFA, prompt: 'login' });
+    const { url, checks } = await suite.rp.authorization({ scope: 'openid', acr_values: MFA, prompt: 'login' });
     await page.goto(url);
     await password(page, user);
     await page.getByRole('button', { name: 'Use your security key' }).click();
@@ -195,7 +157,7 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
     const away = await openBrowser();
     await away.securityKey.send('WebAuthn.addCredential', { authenticatorId: away.securityKey.authenticatorId, credential: held.credentials[0] });
 
-    const { url, checks } = await rp.authorization({ scope: 'openid', acr_values: MFA });
+    const { url, checks } = await suite.rp.authorization({ scope: 'openid', acr_values: MFA });
     await away.page.goto(url);
     await password(away.page, user);
     await away.page.getByRole('heading', { name: "Confirm it's you" }).waitFor();
@@ -246,7 +208,7 @@ describe('security keys in Chromium (a virtual USB authenticator over CDP)', () 
     assert.equal(await page.locator('#method-security-key-state').innerText(), 'Off');
 
     await context.clearCookies();
-    await page.goto(`${server.url}/account`);
+    await page.goto(`${suite.server.url}/account`);
     await page.getByRole('button', { name: 'Use a security key' }).click();
     await page.getByRole('alert').filter({ hasText: 'That passkey or security key is not known here.' }).waitFor();
     assert.deepEqual(violations, []);

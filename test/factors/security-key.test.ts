@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CookieClient, findForm, formsOf, type Page } from '../helpers/browser.ts';
+import { CookieClient, findForm, optionsIn, type Page } from '../helpers/browser.ts';
 import { responseParams } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
-import { addQuestion, recoveryCodesOn, throughToApp } from '../helpers/two-step.ts';
+import { addQuestion, recoveryCodesOn, throughToApp, type Person } from '../helpers/two-step.ts';
 import {
   addPasskey, FLAGS, SoftPasskey, userHandleOf,
   type AssertionJSON, type CreationOptions, type RequestOptions,
@@ -29,21 +29,6 @@ const NO_PIN = { flags: FLAGS.UP } as const;
 const KEY_NOT_KNOWN = /That security key is not set up for this account\./;
 
 type Browsed = Page & { stoppedAt?: string };
-interface Person {
-  id: string;
-  email: string;
-  password: string;
-  answer: string;
-}
-
-/** The JSON in the `<script type="application/json">` of the form with this action. */
-function optionsIn<T>(page: Page, action: string): T {
-  const form = formsOf(page.body).find((f) => f.action.includes(action));
-  if (!form) throw new Error(`no form with action ${action} on ${page.url} (${page.status}): ${page.body.slice(0, 300)}`);
-  const json = /<script type="application\/json">([\s\S]*?)<\/script>/.exec(form.inner)?.[1];
-  assert.ok(json, `the options are in the form with action ${action}`);
-  return JSON.parse(json) as T;
-}
 
 /** The HTML of one method's card on "Password & security". */
 function card(page: Page, kind: string): string {

@@ -14,7 +14,7 @@ const MFA = 'urn:latchkey:acr:mfa';
 const REDIRECT = 'http://localhost:9999/cb';
 const NEW_DEVICE = /We don(?:'|&#39;)t recognise this device\./;
 const WRONG = /That answer is not right\./;
-const THROTTLED = /Too many failed attempts\. Wait \d+ seconds/;
+const THROTTLED = /Too many failed attempts\. Wait (?:1 second|(?!1 )\d+ seconds) and try again\./;
 const QUESTION_PAGE = '/account/two-step/security-question';
 
 

@@ -14,7 +14,7 @@ const MFA = 'urn:latchkey:acr:mfa';
 const REDIRECT = 'http://localhost:9999/cb';
 const ALREADY_USED = /That code was already used\. Wait for the app to show the next one\./;
 const WRONG = /That code is not right\./;
-const THROTTLED = /Too many failed attempts\. Wait \d+ seconds/;
+const THROTTLED = /Too many failed attempts\. Wait (?:1 second|(?!1 )\d+ seconds) and try again\./;
 
 /** RFC 6238 appendix B, SHA-1: the seed is the ASCII string "12345678901234567890", codes have 8 digits. */
 const RFC_SEED_ASCII = '12345678901234567890';

@@ -16,6 +16,7 @@ interface AxeViolation {
   nodes: { target: unknown[]; failureSummary?: string }[];
 }
 
+/** Runs axe-core on the page as it is: its serious and critical violations, one line each. */
 export async function seriousViolations(page: Page): Promise<string[]> {
   await page.route(`**${AXE_PATH}`, (route) => route.fulfill({ path: AXE, contentType: 'text/javascript' }));
   await page.addScriptTag({ url: AXE_PATH });

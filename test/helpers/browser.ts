@@ -3,6 +3,8 @@
  * own origin (stopping at anything else, such as a relying party's redirect URI), sends cookies back, and
  * fills in forms by reading the hidden fields of the page.
  */
+import assert from 'node:assert/strict';
+
 export interface Page {
   status: number;
   url: string;
@@ -100,6 +102,15 @@ export function csrfOf(page: string | { body: string }): string {
   const token = formsOf(typeof page === 'string' ? page : page.body).find((f) => f.hidden.csrf)?.hidden.csrf;
   if (!token) throw new Error('no form with a CSRF token on the page');
   return token;
+}
+
+/** The JSON in the `<script type="application/json">` of the form with this action (a WebAuthn ceremony's options). */
+export function optionsIn<T>(page: Page, action: string): T {
+  const form = formsOf(page.body).find((f) => f.action.includes(action));
+  if (!form) throw new Error(`no form with action ${action} on ${page.url} (${page.status}): ${page.body.slice(0, 300)}`);
+  const json = /<script type="application\/json">([\s\S]*?)<\/script>/.exec(form.inner)?.[1];
+  assert.ok(json, `the options are in the form with action ${action}`);
+  return JSON.parse(json) as T;
 }
 
 function decodeEntities(s: string): string {

@@ -120,6 +120,14 @@ export async function addTotp(store: StoreLike, userId: string, label = 'Phone',
   return { id, seed, key: base32Decode(seed) };
 }
 
+/** A user with a password and a security question (what a new device is asked for after the password). */
+export interface Person {
+  id: string;
+  email: string;
+  password: string;
+  answer: string;
+}
+
 export async function addQuestion(store: StoreLike, hash: (s: string) => Promise<string>, userId: string, answer = 'rex the dog'): Promise<{ id: string }> {
   return store.authenticators.insert({ userId, kind: 'security-question', label: 'Security question', data: { preset: 'firstPet' }, secretHash: await hash(answer) });
 }

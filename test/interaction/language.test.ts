@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fromAcceptLanguage, fromUiLocales, matchLanguage } from '../../src/i18n.ts';
 import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
-import { RelyingParty } from '../helpers/rp.ts';
-import { startMailBox, type MailBox } from '../helpers/smtp.ts';
+import type { RelyingParty } from '../helpers/rp.ts';
+import { startMailedApp, type MailedApp } from '../helpers/mailed-app.ts';
+import type { MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 /** A browser without JavaScript whose every request says which languages it prefers. */
@@ -27,15 +28,12 @@ describe('the language of pages and mails: the picker, then ui_locales, then Acc
   const store = () => server.server.services.store;
   const storedLanguage = async (email: string) => (await store().users.findByEmail(email))!.language;
 
+  let shop: MailedApp;
   before(async () => {
-    mailbox = await startMailBox();
-    server = await startTestServer({ config: { mail: { smtpUrl: mailbox.url } } });
-    rp = await RelyingParty.create(server.url, await server.addClient({ name: 'Shop', redirectUris: ['http://localhost:9999/cb'] }));
+    shop = await startMailedApp('Shop');
+    ({ server, mailbox, rp } = shop);
   });
-  after(async () => {
-    await server.stop();
-    await mailbox.stop();
-  });
+  after(() => shop.stop());
 
   /** The sign-in page an app's authorization request leads this browser to. */
   async function signInPage(browser: CookieClient, params: Record<string, string> = {}): Promise<Page> {

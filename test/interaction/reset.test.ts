@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
@@ -9,34 +7,16 @@ import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
 import { decodeJwt } from '../helpers/jwt.ts';
 import { median, rejectsWith, sleep } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
+import { startLogoutReceiver, type LogoutReceiver } from '../helpers/logout-receiver.ts';
 import { startMailBox, type MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-
-/** An app's back-channel logout endpoint on a loopback port: records each logout token it receives. */
-async function startLogoutReceiver() {
-  const tokens: string[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      tokens.push(new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('logout_token') ?? '');
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/logout`,
-    tokens,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 describe('password reset by email', () => {
   let server: TestServer;
   let mailbox: MailBox;
   let rp: RelyingParty;
   let ledger: RelyingParty;
-  let receiver: Awaited<ReturnType<typeof startLogoutReceiver>>;
+  let receiver: LogoutReceiver;
   const knex = () => server.server.services.database.knex;
   const store = () => server.server.services.store;
   const allowMail = async (email: string) =>

@@ -9,7 +9,8 @@ import { projectRoot } from '../../src/paths.ts';
 import { CookieClient, findForm, type Page } from '../helpers/browser.ts';
 import { sleep } from '../helpers/oauth.ts';
 import { RelyingParty } from '../helpers/rp.ts';
-import { startMailBox, type MailBox } from '../helpers/smtp.ts';
+import { startMailedApp, type MailedApp } from '../helpers/mailed-app.ts';
+import type { MailBox } from '../helpers/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const href = (page: Page, pattern: RegExp) => {
@@ -50,15 +51,12 @@ describe('sign-up and email verification', () => {
     return { answer: await browser.submit(login, '/login', { email, password }), checks };
   }
 
+  let shop: MailedApp;
   before(async () => {
-    mailbox = await startMailBox();
-    server = await startTestServer({ config: { mail: { smtpUrl: mailbox.url } } });
-    rp = await RelyingParty.create(server.url, await server.addClient({ name: 'Shop', redirectUris: ['http://localhost:9999/cb'] }));
+    shop = await startMailedApp('Shop');
+    ({ server, mailbox, rp } = shop);
   });
-  after(async () => {
-    await server.stop();
-    await mailbox.stop();
-  });
+  after(() => shop.stop());
 
   it('ships sign-up on, 24-hour verification links and 30-minute reset links; the production example turns sign-up off', () => {
     const config = loadConfig({ env: {} });
