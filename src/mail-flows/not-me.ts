@@ -9,7 +9,7 @@ import Router from '@koa/router';
 import { checkedForm } from '../http/csrf.ts';
 import { pageRenderer } from '../http/page.ts';
 import { revokedGrantSeconds } from '../oidc/adapter.ts';
-import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
+import { logOutEndedSessions } from '../oidc/end-session.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
 import { inBackground, linkToken } from './mail-links.ts';
 import { requestMeta } from '../http/request-meta.ts';
@@ -37,7 +37,7 @@ export function notMeRoutes(deps: InteractionDeps): Router {
       type: 'account.not_me', userId: user.id, ...requestMeta(ctx), details: { sessionsEnded: sessions.length },
     });
     inBackground(deps.log, 'not-me logout', async () => {
-      for (const s of sessions) await sendBackchannelLogouts(deps.provider(), user.id, (s.authorizations ?? {}) as Authorizations, deps.log);
+      await logOutEndedSessions(deps.provider(), user.id, sessions, deps.log);
     });
     const reset = await deps.store.codes.issue('password_reset', user.id, deps.config.ttl.passwordResetLink, { email: user.email });
     ctx.set('Cache-Control', 'no-store');

@@ -11,20 +11,12 @@ import { z } from 'zod';
 import { checkedForm } from '../http/csrf.ts';
 import { echo, fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import { revokedGrantSeconds } from '../oidc/adapter.ts';
-import { sendBackchannelLogouts, type Authorizations } from '../oidc/end-session.ts';
-import type { Payload } from '../store/oidc-payloads.ts';
+import { logOutEndedSessions } from '../oidc/end-session.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
 import { inBackground, linkToken, mailPasswordChanged, mailResetLink, passwordFromLink } from './mail-links.ts';
 import { interactionUid, liveInteraction } from '../interaction/return-to.ts';
 import { emailField } from './sign-up.ts';
 import { requestMeta } from '../http/request-meta.ts';
-
-/** Back-channel logout for every app that took part in the ended sessions (as RP-initiated logout does). */
-async function logOutApps(deps: InteractionDeps, accountId: string, sessions: Payload[]): Promise<void> {
-  for (const session of sessions) {
-    await sendBackchannelLogouts(deps.provider(), accountId, (session.authorizations ?? {}) as Authorizations, deps.log);
-  }
-}
 
 export function resetRoutes(deps: InteractionDeps): Router {
   const router = new Router();
@@ -80,7 +72,7 @@ export function resetRoutes(deps: InteractionDeps): Router {
     });
     inBackground(deps.log, 'password changed', async () => {
       await mailPasswordChanged(deps, user);
-      await logOutApps(deps, user.id, sessions);
+      await logOutEndedSessions(deps.provider(), user.id, sessions, deps.log);
     });
     page(ctx, 'mail-flows/reset-done.njk', { interaction: await liveInteraction(deps, interactionUid(done.data?.interaction)) });
   });

@@ -6,6 +6,7 @@
  */
 import type Provider from 'oidc-provider';
 import type { Logger } from '../log.ts';
+import type { Payload } from '../store/oidc-payloads.ts';
 
 type Session = NonNullable<Awaited<ReturnType<Provider['Session']['findByUid']>>>;
 /** oidc-provider's Client has this method; its type definitions do not list it. */
@@ -34,6 +35,11 @@ export async function sendBackchannelLogouts(provider: Provider, accountId: stri
     await (client as unknown as BackchannelClient).backchannelLogout(accountId, sid).catch((err: unknown) =>
       log.warn({ err: (err as Error).message, client: clientId, sid }, 'back-channel logout failed'));
   }));
+}
+
+/** Back-channel logout for every app that took part in sessions ended in the store (a reset, "This wasn't me", disabling a user). */
+export async function logOutEndedSessions(provider: Provider, accountId: string, sessions: readonly Payload[], log: Logger): Promise<void> {
+  for (const session of sessions) await sendBackchannelLogouts(provider, accountId, (session.authorizations ?? {}) as Authorizations, log);
 }
 
 /**

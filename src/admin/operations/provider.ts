@@ -4,7 +4,7 @@
  */
 import type { Provider } from 'oidc-provider';
 import { createRenderer } from '../../http/render.ts';
-import { sendBackchannelLogouts, type Authorizations } from '../../oidc/end-session.ts';
+import { logOutEndedSessions } from '../../oidc/end-session.ts';
 import { ensureSigningKeys, loadJwks } from '../../oidc/keys.ts';
 import { createProvider } from '../../oidc/provider.ts';
 import type { Services } from '../../services.ts';
@@ -23,8 +23,5 @@ export async function providerFor(services: Services): Promise<Provider> {
 /** Back-channel logout for every app that took part in sessions ended in the store (as a reset does). */
 export async function logOutApps(services: Services, accountId: string, sessions: readonly Payload[]): Promise<void> {
   if (!sessions.some((s) => Object.keys((s.authorizations ?? {}) as object).length > 0)) return;
-  const provider = await providerFor(services);
-  for (const session of sessions) {
-    await sendBackchannelLogouts(provider, accountId, (session.authorizations ?? {}) as Authorizations, services.log);
-  }
+  await logOutEndedSessions(await providerFor(services), accountId, sessions, services.log);
 }
