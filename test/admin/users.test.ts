@@ -44,6 +44,8 @@ describe('administering users', () => {
   let ledger: RelyingParty;
   const services = () => server.server.services;
   const knex = () => services().database.knex;
+  /** A minute passes for the link mails to this user (their one-a-minute counters end). */
+  const aMinuteLater = (userId: string) => knex()('counters').where('key', 'like', `mail:%:${userId}`).delete();
   let seen = 0;
   /** The audit rows written since the last call. */
   async function newRows(): Promise<{ action: string; result: string; actor_id: string | null; target_id: string | null; reason: string | null }[]> {
@@ -196,6 +198,9 @@ describe('administering users', () => {
       // A pending invitation keeps its roles: a new link with other roles is refused, with the same ones it is sent.
       const other = await refusal(inviteUser(services(), cli, { email: 'invited-admin@example.com', roles: ['auditor'] }));
       assert.deepEqual([other.status, other.code], [409, 'user.invite_roles']);
+      const pending = await inviteUser(services(), cli, { email: 'invited-admin@example.com', roles: ['admin'] }).catch((err: unknown) => err);
+      assert.equal((pending as OperationError).code, 'user.mail_too_soon', 'one link mail a minute');
+      await aMinuteLater((await services().store.users.findByEmail('invited-admin@example.com'))!.id);
       assert.deepEqual((await inviteUser(services(), cli, { email: 'invited-admin@example.com', roles: ['admin'] })).roles, ['admin']);
     });
 
@@ -313,6 +318,7 @@ describe('administering users', () => {
       assert.ok(Math.abs(hours - 24) < 0.01, `24 hours, got ${hours}`);
 
       const since2 = mailbox.messages.length;
+      await aMinuteLater(first.id);
       await inviteUser(services(), cli, { email: 'jude@example.com' });
       const newLink = mailbox.link(await mailbox.next('jude@example.com', { since: since2 }));
       assert.equal((await new CookieClient(server.url).follow(oldLink)).status, 410, 'the older link died');
@@ -393,6 +399,28 @@ describe('administering users', () => {
       const gone = await refusal(deleteUser(services(), cli, dora.id));
       assert.equal(gone.status, 404);
       assert.equal((await verifyAudit(services(), cli)).ok, true);
+    });
+
+    it('sends one link mail a minute per account, also to a burst of calls from administrators: the rest are refused and audited', async () => {
+      const rosa = await server.newUser('burst');
+      const since = mailbox.messages.length;
+      await newRows();
+      const results = await Promise.allSettled(Array.from({ length: 10 }, () => sendResetLink(services(), cli, rosa.id)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one link is sent');
+      for (const r of results.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+        assert.deepEqual([r.reason.status, r.reason.code], [429, 'user.mail_too_soon']);
+      }
+      await sleep(300);
+      assert.equal(mailbox.messages.slice(since).filter((m) => m.to.includes(rosa.email)).length, 1, 'one mail');
+      const rows = await newRows();
+      assert.deepEqual(rows.map((r) => r.result).sort(), ['denied', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied', 'ok']);
+      assert.equal(await knex()('one_time_codes').where({ purpose: 'password_reset', user_id: rosa.id }).count<{ n: number }[]>('id as n').then(([r]) => Number(r!.n)), 1, 'one link issued');
+      // Invitations keep the same pace: a pending invitee gets one link a minute.
+      const sinceInvite = mailbox.messages.length;
+      const invites = await Promise.allSettled(Array.from({ length: 6 }, () => inviteUser(services(), cli, { email: 'burst-invitee@example.com' })));
+      assert.ok(invites.filter((r) => r.status === 'fulfilled').length >= 1);
+      await sleep(300);
+      assert.equal(mailbox.messages.slice(sinceInvite).filter((m) => m.to.includes('burst-invitee@example.com')).length, 1, 'one invitation mail');
     });
 
     it('a reset link from an administrator is the reset flow\'s own, mailed to the user', async () => {

@@ -39,13 +39,13 @@ export function auditActor(actor: Actor): Pick<AuditEntry, 'actorType' | 'actorI
 }
 
 /**
- * An operation refused because of its input (invalid, already there, not found) or its actor's roles (403):
+ * An operation refused because of its input (invalid, already there, not found), its actor's roles (403) or a limit (429):
  * the caller shows the message as it is (the CLI as a usage error, the API as a 4xx with a JSON body).
  */
 export class OperationError extends AppError {
   override name = 'OperationError';
   /** `field`: the input the message is about (the CLI names its flag, the API its JSON field). */
-  constructor(code: string, message: string, status: 400 | 403 | 404 | 409 = 400, readonly field?: string) {
+  constructor(code: string, message: string, status: 400 | 403 | 404 | 409 | 429 = 400, readonly field?: string) {
     super(code, status, message, true);
   }
 }

@@ -13,7 +13,7 @@ import { audited } from './audited.ts';
 import { authorize } from './permissions.ts';
 import { logOutApps } from './provider.ts';
 import { findUser, found, view, type UserView } from './user-target.ts';
-import { lastAdminGuard } from './users.ts';
+import { lastAdminGuard, oneLinkMailAMinute } from './users.ts';
 
 /** An operation on one named user: found, allowed for this actor, audited with its before and after. */
 async function onUser<T>(
@@ -78,6 +78,7 @@ export async function unlockUser(services: Services, actor: Actor, ref: string):
 export async function sendResetLink(services: Services, actor: Actor, ref: string): Promise<UserView> {
   return onUser(services, actor, ref, 'users.reset_link', async (user) => {
     if (user.status !== 'active') throw new OperationError('user.disabled', `${user.email} is disabled: enable the account first`, 409);
+    await oneLinkMailAMinute(services, 'admin-reset', user);
     const token = await services.store.codes.issue('password_reset', user.id, services.config.ttl.passwordResetLink, { email: user.email });
     await services.mailer.send(user.email, 'reset-password', { email: user.email, link: `${services.config.issuer}/reset/confirm?token=${token}` }, languageOf(user));
     return view(user);

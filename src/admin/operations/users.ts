@@ -9,6 +9,7 @@ import type { Factor } from '../../factors/types.ts';
 import { passwordProblem } from '../../factors/password.ts';
 import { createRenderer } from '../../http/render.ts';
 import { languageOf } from '../../i18n.ts';
+import { MAIL_INTERVAL_SECONDS } from '../../mail-flows/mail-links.ts';
 import { revokedGrantSeconds } from '../../oidc/adapter.ts';
 import type { Services } from '../../services.ts';
 import { DuplicateEmailError, isRole, LastAdminError, type Role, type User, type UserStatus } from '../../store/users.ts';
@@ -198,6 +199,7 @@ export async function inviteUser(services: Services, actor: Actor, input: Invita
         throw err;
       }
     }
+    await oneLinkMailAMinute(services, 'invite', user);
     const token = await services.store.codes.issue('invite', user.id, INVITE_TTL_SECONDS, { email: user.email });
     await services.mailer.send(user.email, 'invite', {
       email: user.email, link: `${services.config.issuer}/invite?token=${token}`, hours: INVITE_TTL_SECONDS / 3600,
@@ -227,6 +229,16 @@ export async function deleteUser(services: Services, actor: Actor, ref: string):
     await logOutApps(services, target.id, done.sessions);
     return view(done.user);
   });
+}
+
+/**
+ * One link mail of this kind a minute per account, also from administrators (an invitation, a reset link):
+ * taken in one conditional write on the shared counter before anything is issued or sent, so a burst of
+ * calls on several instances sends one mail. A refusal is a 429 (audited as denied).
+ */
+export async function oneLinkMailAMinute(services: Services, kind: 'invite' | 'admin-reset', user: User): Promise<void> {
+  if (await services.store.counters.take(`mail:${kind}:${user.id}`, 1, MAIL_INTERVAL_SECONDS)) return;
+  throw new OperationError('user.mail_too_soon', `a link went to ${user.email} less than a minute ago: wait, then try again`, 429);
 }
 
 /** Runs a change that may take away the last administrator, turning that refusal into a 409. */
