@@ -19,6 +19,9 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
 COPY views ./views
+# Every page's strings (src/i18n.ts), and the phone app served at /app/ (src/push/app-files.ts).
+COPY locales ./locales
+COPY app ./app
 # The common-password list is data read at run time (src/factors/password.ts), not compiled code.
 COPY src/factors/common-passwords.txt ./src/factors/common-passwords.txt
 RUN mkdir -p /data && chown node:node /data

@@ -10,6 +10,8 @@ import * as keepSignedIn from './008_keep_signed_in.ts';
 import * as userLanguage from './009_user_language.ts';
 import * as auditLog from './010_audit_log.ts';
 import * as roles from './011_roles.ts';
+import * as push from './012_push.ts';
+import * as clientAdmin from './013_client_admin.ts';
 
 export interface Migration {
   name: string;
@@ -29,4 +31,6 @@ export const migrations: Migration[] = [
   { name: '009_user_language', ...userLanguage },
   { name: '010_audit_log', ...auditLog },
   { name: '011_roles', ...roles },
+  { name: '012_push', ...push },
+  { name: '013_client_admin', ...clientAdmin },
 ];

@@ -22,11 +22,17 @@ import { resetRoutes } from './mail-flows/reset.ts';
 import { inviteRoutes } from './mail-flows/invite.ts';
 import { notMeRoutes } from './mail-flows/not-me.ts';
 import { interactionRoutes } from './interaction/routes.ts';
+import { recoverTwoStepRoutes } from './mail-flows/recover-two-step.ts';
+import { recoverEnrolRoutes } from './mail-flows/recover-two-step-enrol.ts';
 import { signUpRoutes } from './mail-flows/sign-up.ts';
 import { verifyEmailRoutes } from './mail-flows/verify-email.ts';
 import { createProviderHolder, type ProviderHolder } from './oidc/current.ts';
+import { settleCibaPrompts } from './oidc/ciba.ts';
+import { endSignInsDeniedOnThePhone } from './interaction/denied.ts';
 import type { Services } from './services.ts';
 import { postToGet } from './oidc/post-methods.ts';
+import { appFiles } from './push/app-files.ts';
+import { appApi } from './push/api.ts';
 
 export interface App {
   koa: Koa;
@@ -37,7 +43,10 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
   const { config, log, store } = services;
   const render = createRenderer(config);
   const forms = csrf(config);
-  const providers = await createProviderHolder({ config, store, render, log });
+  const providers = await createProviderHolder({ config, store, render, log, push: services.push, geoip: services.geoip });
+  // A phone's answer to a CIBA prompt goes to this app's current provider (oidc/ciba.ts).
+  settleCibaPrompts(store, { provider: () => providers.current(), config, log });
+  endSignInsDeniedOnThePhone();
   const deps = { ...services, render, csrf: forms, provider: () => providers.current() };
 
   // proxy: true is safe because trustProxies() deletes X-Forwarded-* unless the peer is a trusted proxy.
@@ -58,6 +67,8 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(trustProxies(config))
     .use(health(services.database, opts.shuttingDown ?? (() => false)))
     .use(assets(config))
+    .use(appFiles())
+    .use(appApi(deps))
     .use(languageRoutes(deps).routes())
     .use(interaction.routes())
     .use(interaction.allowedMethods())
@@ -67,6 +78,8 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(resetRoutes(deps).routes())
     .use(inviteRoutes(deps).routes())
     .use(notMeRoutes(deps).routes())
+    .use(recoverTwoStepRoutes(deps).routes())
+    .use(recoverEnrolRoutes(deps).routes())
     .use(accountRoutes(deps).routes())
     .use(postToGet(['/auth', '/session/end']))
     .use(async function protocol(ctx) {

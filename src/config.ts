@@ -180,6 +180,30 @@ export const configSchema = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['twilio'], message: 'the twilio provider needs accountSid, authToken and from or messagingServiceSid' });
       }
     }),
+    push: z.strictObject({
+      /** Digits of the number typed in the app (README, "Mobile app prompts": 3 as Duo's Verified Push; 6 meets NIST rev 4's 20 bits). */
+      numberDigits: z.number().int().min(2).max(8),
+      /** A prompt waits this long for its answer (at most 600). */
+      promptTtlSeconds: z.number().int().min(30).max(600, 'must be at most 600 (10 minutes; README, "Mobile app prompts")'),
+      /** At least this long between two prompts to one account ("Send again"); it doubles after each prompt left unanswered or denied. */
+      resendIntervalSeconds: z.number().int().min(10).max(600),
+      /** At most this many prompts per account in 15 minutes, and in a day. */
+      maxPer15Minutes: z.number().int().min(1).max(30),
+      maxPerDay: z.number().int().min(1).max(200),
+      /** At most this many prompts from one IP address in 15 minutes (to any account). */
+      maxPerIpPer15Minutes: z.number().int().min(1).max(1000),
+      /** "This wasn't me" in the app pauses prompts to the account this long. */
+      pauseAfterNotMeSeconds: z.number().int().min(60).max(86400),
+      /** How long to wait for a push service. */
+      timeoutMs: z.number().int().min(100).max(30000),
+      /** The VAPID contact (RFC 8292 `sub`): a mailto: or https: URL; default: mailto: the mail sender. */
+      contact: z.string().regex(/^(mailto:\S+@\S+|https:\/\/\S+)$/, 'must be a mailto: or https: URL').optional(),
+      /**
+       * Tests only: accept push endpoints over http and on loopback or private addresses. Production
+       * endpoints are https on public addresses (a browser's push service).
+       */
+      allowInsecureEndpoints: z.boolean(),
+    }),
     recoveryCodes: z.strictObject({
       /** Codes in a set (README, "Two-step verification": at least 10). */
       count: z.number().int().min(10, 'must be at least 10 (README, "Two-step verification")').max(20),
@@ -247,6 +271,8 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_LOG_LEVEL', 'log.level', 'string'],
   ['LATCHKEY_SIGN_UP_ENABLED', 'signUp.enabled', 'boolean'],
   ['LATCHKEY_SMS_PROVIDER', 'twoStep.sms.provider', 'string'],
+  ['LATCHKEY_PUSH_NUMBER_DIGITS', 'twoStep.push.numberDigits', 'number'],
+  ['LATCHKEY_PUSH_CONTACT', 'twoStep.push.contact', 'string'],
   ['LATCHKEY_SMS_WEBHOOK_URL', 'twoStep.sms.webhook.url', 'string'],
   ['LATCHKEY_SMS_WEBHOOK_SECRET', 'twoStep.sms.webhook.secret', 'string'],
   ['LATCHKEY_TWILIO_ACCOUNT_SID', 'twoStep.sms.twilio.accountSid', 'string'],

@@ -6,6 +6,7 @@ import type { SecurityEvent } from './store/security-events.ts';
 export type EventType =
   | 'sign_in.succeeded' | 'sign_in.failed' | 'sign_in.unmet_level' | 'sign_in.throttled'
   | 'admin.setup' | 'user.created' | 'client.created' | 'client.removed' | 'keys.rotated'
+  | 'client.updated' | 'client.secret_rotated' | 'client.disabled' | 'client.enabled' | 'keys.retired'
   | 'sign_up.existing_email' | 'sign_in.unverified' | 'email.verification_sent' | 'email.verified'
   | 'password_reset.requested' | 'password_reset.link_sent' | 'password_reset.completed'
   // the account page
@@ -15,9 +16,13 @@ export type EventType =
   | 'sign_in.second_step' | 'two_step.verified' | 'two_step.failed'
   | 'two_step.added' | 'two_step.changed' | 'two_step.renamed' | 'two_step.removed' | 'recovery_codes.generated' | 'recovery_code.used'
   | 'device.forgotten' | 'account.not_me'
+  // the phone app (push/api.ts)
+  | 'push.approved' | 'push.denied' | 'push.denied_not_me' | 'push.signed_out'
   // administrators acting on the user (admin/operations/)
   | 'user.invited' | 'user.invite_accepted' | 'user.disabled' | 'user.enabled' | 'user.unlocked' | 'user.deleted'
-  | 'user.roles_changed' | 'user.sessions_revoked' | 'user.session_revoked' | 'password_reset.link_sent_by_admin';
+  | 'user.roles_changed' | 'user.sessions_revoked' | 'user.session_revoked' | 'password_reset.link_sent_by_admin'
+  // the help-desk reset of a lost second factor, and its link (mail-flows/recover-two-step.ts)
+  | 'user.two_step_reset' | 'two_step_reset.password_failed' | 'two_step_reset.link_used' | 'two_step_reset.completed';
 
 export interface EventInput {
   type: EventType;

@@ -12,6 +12,8 @@ export async function purgeExpired(services: Services): Promise<Record<string, n
     sessionActivity: await store.sessions.purge(),
     pendingSteps: await store.pending.purge(),
     signInProgress: await store.progress.purge(),
+    // Used nonces past their window, and phones whose pairing never became a method within a day.
+    pushDevices: await store.pushDevices.purge(),
     // Past its retention, from the start of the chain, anchoring the chain on the last row removed.
     auditLog: await store.audit.purge(services.config.audit.retentionDays),
   };

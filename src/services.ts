@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { createMailer, type Mailer } from './delivery/mail.ts';
+import { createPushSender } from './delivery/push.ts';
 import { createSmsSender } from './delivery/sms.ts';
 import { createEvents } from './events.ts';
 import { createPasswordHasher } from './factors/password.ts';
@@ -40,6 +41,7 @@ export function createServices(config: Config, options: ServiceOptions = {}) {
     attempts: createAttempts(store.counters, config.throttle),
     mailer: options.mailer ?? createMailer(config, log),
     sms: createSmsSender(config, log),
+    push: createPushSender(config, log),
     geoip: openGeoIp(config.risk.geoipFile, log),
   };
 }

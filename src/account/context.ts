@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Mailer } from '../delivery/mail.ts';
+import type { PushSender } from '../delivery/push.ts';
 import type { SmsSender } from '../delivery/sms.ts';
 import type { Events } from '../events.ts';
 import type { PasswordHasher } from '../factors/password.ts';
@@ -26,6 +27,7 @@ export interface AccountDeps {
   csrf: Csrf;
   log: Logger;
   sms: SmsSender;
+  push: PushSender;
   geoip: GeoIp | undefined;
   provider: () => Provider;
 }

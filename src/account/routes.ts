@@ -21,7 +21,7 @@ import { saveVerification, showSecurity, showVerification } from './security.ts'
 import { beginAccountSession, requireAccount } from './session.ts';
 import { showSessions, signOutOthers, signOutSession } from './sessions.ts';
 import { signOut } from './sign-out.ts';
-import { finishEnrol, passkeysOff, removeMethod, renameMethod, showEnrol } from './two-step.ts';
+import { enrolStatus, finishEnrol, passkeysOff, removeMethod, renameMethod, showEnrol } from './two-step.ts';
 import { forgetDevice, showDevices } from './devices.ts';
 
 export function accountRoutes(deps: AccountDeps): Router {
@@ -55,6 +55,7 @@ export function accountRoutes(deps: AccountDeps): Router {
   // Back to the same page after signing in again (sign-in.ts keeps only /account/… paths).
   const enrolPage = (ctx: { path: string }) => ctx.path;
   router.get('/two-step/:kind', signedIn, recent(enrolPage), showEnrol(deps));
+  router.get('/two-step/:kind/status', signedIn, enrolStatus(deps));
   router.post('/two-step/remove', form, signedIn, recent('/account/security'), removeMethod(deps));
   router.post('/two-step/rename', form, signedIn, recent('/account/security'), renameMethod(deps));
   router.post('/two-step/:kind', form, signedIn, recent(enrolPage), finishEnrol(deps));

@@ -36,10 +36,21 @@ const latest = (dates: readonly (Date | null | undefined)[]): Date | undefined =
 export async function securityOverview(deps: AccountDeps, user: User, here?: Here) {
   const { t } = deps.render;
   const all = await deps.store.authenticators.listForUser(user.id);
+  const fctx = factorContext(deps);
+  // What a method's own part shows of each item besides its name (a phone's state): one call per kind that has any.
+  const details = new Map<string, Record<string, unknown>>();
+  for (const kind of STEP_KINDS) {
+    const factor = factorFor(kind) as Factor;
+    const mine = all.filter((a) => a.kind === kind);
+    if (!factor.describe || !mine.length) continue;
+    for (const [id, d] of await factor.describe(mine, fctx)) {
+      details.set(id, Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v instanceof Date ? formatTime(v) : v])));
+    }
+  }
   const sections = strongestFirst(STEP_KINDS.map((kind) => factorFor(kind) as Factor)).map((factor) => {
     const { kind } = factor;
     const mine = all.filter((a) => a.kind === kind);
-    const items = mine.map((a) => ({ id: a.id, label: a.label, addedAt: formatTime(a.createdAt), lastUsed: formatTime(a.lastUsedAt) }));
+    const items = mine.map((a) => ({ id: a.id, label: a.label, addedAt: formatTime(a.createdAt), lastUsed: formatTime(a.lastUsedAt), details: details.get(a.id) ?? {} }));
     const blocked = missingPrerequisite(deps, factor, all);
     // One made on this device already: nothing to add here ("This device is set up").
     const setUpHere = !!here && mine.some((a) => factor.madeHere?.(a, here));

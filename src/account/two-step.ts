@@ -11,6 +11,7 @@ import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needi
 import { isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
 import { LABEL_MAX } from '../factors/common.ts';
 import { runPending } from '../factors/pending.ts';
+import { removeMethods, takesLastPossession } from '../factors/removal.ts';
 import { hereOf } from '../security/device.ts';
 import { ACR, rank } from '../security/level.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
@@ -84,6 +85,28 @@ export function showEnrol(deps: AccountDeps) {
       return renderPage(deps, ctx, 'account/recovery-codes.njk', 'security', { left: await deps.store.codes.countLive('recovery_code', ctx.state.user.id) });
     }
     await begin(deps, ctx, kind);
+  };
+}
+
+/**
+ * GET /account/two-step/:kind/status?pending=…: how far this account session's enrolment step got on another
+ * channel (a phone pairing), as JSON `{state}`: the factor's word for it, or `expired` when the step is gone,
+ * past its time, or not this session's.
+ */
+export function enrolStatus(deps: AccountDeps) {
+  return async function enrolStepStatus(ctx: AccountContext) {
+    const kind = kindParam(ctx);
+    const factor = kind ? (factorFor(kind) as Factor) : undefined;
+    ctx.set('Cache-Control', 'no-store');
+    if (!factor?.enrolStatus) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found' };
+      return;
+    }
+    const id = typeof ctx.query.pending === 'string' && /^[A-Za-z0-9_-]{32}$/.test(ctx.query.pending) ? ctx.query.pending : undefined;
+    const row = id ? await deps.store.pending.find(id, binding(ctx)) : undefined;
+    const { user } = ctx.state;
+    ctx.body = row && row.kind === kind && row.userId === user.id ? await factor.enrolStatus(asPending(row), user, factorContext(deps)) : { state: 'expired' };
   };
 }
 
@@ -171,21 +194,15 @@ async function remove(deps: AccountDeps, ctx: AccountContext, targets: Authentic
   // A method others need stays while they exist.
   const needed = (a: Authenticator) => isStepKind(a.kind) && rest.some((r) => needing(a.kind as StepKind).some((f) => f.kind === r.kind && !f.backsUp));
   if (targets.some(needed)) return t('account.twoStep.questionNeeded');
-  const possession = (a: Authenticator) => isStepKind(a.kind) && isPossession(factorFor(a.kind) as Factor);
-  const lastPossession = targets.some(possession) && !rest.some(possession);
-  if (lastPossession) {
+  if (takesLastPossession(all, targets)) {
     if (user.verificationPreference === 'always') return t('account.twoStep.neededByPreference');
     const apps = await appsNeedingMfa(deps, user);
     if (apps.length) return t('account.twoStep.neededByApps', { apps: apps.join(', ') });
   }
-  for (const target of targets) {
-    await deps.store.authenticators.remove(user.id, target.id);
-    await deps.events.record({ type: 'two_step.removed', userId: user.id, ...requestMeta(ctx), details: { kind: target.kind, label: target.label } });
-  }
   // Recovery codes back up the possession methods: they go with the last one (or on their own).
-  if (lastPossession || targets.some((a) => a.kind === backup.kind)) {
-    await deps.store.authenticators.removeKind(user.id, backup.kind);
-    await deps.store.codes.replaceSet('recovery_code', user.id, [], 1);
+  await removeMethods(deps.store, user.id, targets);
+  for (const target of targets) {
+    await deps.events.record({ type: 'two_step.removed', userId: user.id, ...requestMeta(ctx), details: { kind: target.kind, label: target.label } });
   }
   const change = () => targets.length === 1
     ? t('mail.two-step-changed.removed', { method: methodName(deps, targets[0]!.kind), label: targets[0]!.label })
@@ -228,6 +245,7 @@ export function renameMethod(deps: AccountDeps) {
     const target = await deps.store.authenticators.find(user.id, parsed.data.id);
     if (!target || !isStepKind(target.kind) || !factorFor(target.kind).multiple) return refuse(deps, ctx, t('account.twoStep.gone'));
     await deps.store.authenticators.rename(user.id, target.id, parsed.data.label);
+    await (factorFor(target.kind) as Factor).renamed?.(target, parsed.data.label, factorContext(deps));
     await deps.events.record({ type: 'two_step.renamed', userId: user.id, ...requestMeta(ctx), details: { kind: target.kind, from: target.label, to: parsed.data.label } });
     await notify(deps, user, 'two-step-changed', () => ({ change: t('mail.two-step-changed.renamed', { method: methodName(deps, target.kind), from: target.label, to: parsed.data.label }) }));
     doneRedirect(deps, ctx, '/account/security', 'twoStepRenamed');

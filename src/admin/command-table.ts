@@ -64,6 +64,17 @@ export const COMMANDS = {
     operand: USER,
     options: {},
   },
+  'users reset-two-step': {
+    summary: 'after re-proving who a user is, remove the second factors they lost, sign them out everywhere and email a single-use link (24 hours) that asks for their password, then a new method and new recovery codes; never for an account that holds a role',
+    operand: USER,
+    options: {
+      proof: { type: 'string', value: 'TEXT', help: 'how you re-proved who the caller is, such as "video call + ID document" (kept in the audit log)', required: true },
+      ticket: { type: 'string', value: 'TEXT', help: 'the ticket reference or a note (kept in the audit log)', required: true },
+      method: { type: 'string', multiple: true, value: 'ID', help: 'remove this method (an ID from the console or the API); recovery codes go with the last app, phone, passkey or key' },
+      all: { type: 'boolean', help: 'remove every app, phone, passkey, security key and mobile app prompt, and the recovery codes (the security question stays)' },
+      ...JSON_OPTION,
+    },
+  },
   'users disable': {
     summary: 'disable a user: every session and refresh token ends at once, and sign-in answers as for a wrong password',
     operand: USER,
@@ -114,8 +125,10 @@ export const COMMANDS = {
       'backchannel-logout-uri': { type: 'string', value: 'U', help: 'where logout tokens are posted (back-channel logout)' },
       'grant-type': {
         type: 'string', multiple: true, value: 'T',
-        help: 'one of authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code (default: authorization_code with refresh_token)',
+        help: 'one of authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code, urn:openid:params:grant-type:ciba (default: authorization_code with refresh_token)',
       },
+      'ciba-mode': { type: 'string', value: 'M', help: 'with the CIBA grant: how the app learns of the user\'s answer, one of poll, ping' },
+      'ciba-notification-endpoint': { type: 'string', value: 'U', help: 'with --ciba-mode ping: where the result\'s notification is posted (https)' },
       public: { type: 'boolean', help: 'a single-page or native app: no secret, PKCE required' },
       'auth-method': {
         type: 'string', value: 'M',
@@ -139,6 +152,52 @@ export const COMMANDS = {
     operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
     options: {},
   },
+  'clients update': {
+    summary: 'change a registered client: what is given replaces what it had (a list option replaces the whole list), checked as "clients add" checks it; running servers use it at once',
+    operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
+    options: {
+      name: { type: 'string', value: 'N', help: 'the application\'s name, shown to its users' },
+      'redirect-uri': { type: 'string', multiple: true, value: 'U', help: 'where users return after signing in (the new list): absolute and exact, no wildcards or fragments, https except on loopback' },
+      'post-logout-redirect-uri': { type: 'string', multiple: true, value: 'U', help: 'where users may be sent after signing out (the new list)' },
+      'grant-type': {
+        type: 'string', multiple: true, value: 'T',
+        help: 'the new list of grant types, each one of authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code, urn:openid:params:grant-type:ciba',
+      },
+      'auth-method': {
+        type: 'string', value: 'M',
+        help: 'token endpoint authentication, one of client_secret_basic, client_secret_post, client_secret_jwt (a public client stays none: register a new client to change that)',
+      },
+      'id-token-alg': { type: 'string', value: 'A', help: 'ID token signing algorithm, one of RS256, ES256, EdDSA (one with an active key)' },
+      'minimum-acr': { type: 'string', value: 'L', help: 'the lowest level the client accepts, one of urn:latchkey:acr:1fa, urn:latchkey:acr:mfa, phr' },
+      'first-party': { type: 'string', value: 'YN', help: 'yes: an application of the same operator, whose users are not asked for consent; no: they are asked' },
+      'logo-uri': { type: 'string', value: 'U', help: 'the application\'s logo (https, or http on loopback)' },
+      'backchannel-logout-uri': { type: 'string', value: 'U', help: 'where logout tokens are posted (back-channel logout)' },
+      'backchannel-logout-session': { type: 'string', value: 'YN', help: 'yes (the default with a back-channel logout URI): logout tokens carry the session (sid); no: only the user' },
+      unset: {
+        type: 'string', multiple: true, value: 'S',
+        help: 'take a setting away, one of minimum-acr, logo-uri, backchannel-logout-uri, post-logout-redirect-uri',
+      },
+      ...JSON_OPTION,
+    },
+  },
+  'clients rotate-secret': {
+    summary: 'give a confidential client a new secret, printed once; the old one keeps working until the grace period ends, then stops',
+    operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
+    options: {
+      grace: { type: 'string', value: 'D', help: 'how long the old secret keeps working: 0, or a number with s, m, h or d, at most 30d (default: 24h; client_secret_jwt clients: 0 only)' },
+      ...JSON_OPTION,
+    },
+  },
+  'clients disable': {
+    summary: 'disable a client: it gets invalid_client everywhere and its tokens stop working (inactive at introspection) until it is enabled again',
+    operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
+    options: {},
+  },
+  'clients enable': {
+    summary: 'enable a disabled client again: its tokens that have not expired meanwhile work again',
+    operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
+    options: {},
+  },
   'keys list': {
     summary: 'list signing keys and their state',
     options: { ...JSON_OPTION },
@@ -147,8 +206,17 @@ export const COMMANDS = {
     summary: 'make a new signing key active per algorithm; the old ones stay in the JWKS until the tokens they signed have expired',
     options: {
       alg: { type: 'string', multiple: true, value: 'A', help: 'rotate only this algorithm\'s key, one of RS256, ES256, EdDSA (default: every configured one)' },
+      vapid: {
+        type: 'boolean',
+        help: 'rotate the VAPID key that signs pushes to phones instead (not the signing keys): each phone gets prompts only while its app is open until it opens the app once and subscribes again',
+      },
       ...JSON_OPTION,
     },
+  },
+  'keys retire': {
+    summary: 'stop signing with a key now; it stays in the JWKS until the tokens it signed have expired (refused while its algorithm is still needed: rotate that key instead)',
+    operand: { name: 'KID', help: 'the key\'s kid, as "keys list" prints it' },
+    options: { ...JSON_OPTION },
   },
   'audit export': {
     summary: 'print the audit log, oldest first, a row at a time as NDJSON or CSV, with the hashes that chain its rows',

@@ -13,9 +13,10 @@ import { OperationError, type Actor } from './operations/actor.ts';
 import { exportAudit, verifyAudit } from './operations/audit.ts';
 import { audited } from './operations/audited.ts';
 import { authorize } from './operations/permissions.ts';
-import { addClient, listClients, removeClient } from './operations/clients.ts';
-import { listKeys, rotateKeys } from './operations/keys.ts';
+import { addClient, disableClient, enableClient, listClients, removeClient, rotateClientSecret, updateClient } from './operations/clients.ts';
+import { listKeys, retireKey, rotateKeys, rotateVapidKey } from './operations/keys.ts';
 import { changeRoles, disableUser, enableUser, sendResetLink, unlockUser } from './operations/user-access.ts';
+import { resetTwoStep } from './operations/two-step-reset.ts';
 import { listSessions, revokeSessions } from './operations/user-sessions.ts';
 import { addUser, deleteUser, inviteUser, listUsers, searchUsers, type UserView } from './operations/users.ts';
 
@@ -97,6 +98,15 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
     print(`sent a password reset link to ${user.email}`);
   },
 
+  async 'users reset-two-step'({ values, operand }, services, _io, { print, json, actor }) {
+    if (values.all && values.method?.length) throw new OperationError('two_step_reset.methods_conflict', 'either --method ID (repeatable) or --all, not both', 400, 'all');
+    const done = await resetTwoStep(services, actor, operand!, { methods: values.all ? 'all' : values.method ?? [], proof: values.proof, ticket: values.ticket });
+    if (values.json) return json({ ...userJson(done), removed: done.removed, sessionsEnded: done.sessionsEnded, notified: done.notified, linkExpiresAt: iso(done.linkExpiresAt) });
+    const removed = done.removed.length ? done.removed.map((m) => `${m.kind} "${m.label}"`).join(', ') : 'nothing';
+    print(`reset two-step verification of ${done.email} (${done.id}): removed ${removed}; ${done.sessionsEnded} session(s) ended, every grant and token revoked`);
+    print(`a single-use link (until ${iso(done.linkExpiresAt)}) went to ${done.notified[0]}; told: ${done.notified.join(', ')}`);
+  },
+
   async 'users disable'({ values, operand }, services, _io, { print, json, actor }) {
     const user = await disableUser(services, actor, operand!);
     if (values.json) return json({ ...userJson(user), sessionsEnded: user.sessionsEnded });
@@ -152,6 +162,8 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
       ...(values['auth-method'] ? { authMethod: values['auth-method'] as never } : {}),
       ...(values['id-token-alg'] ? { idTokenAlg: values['id-token-alg'] as never } : {}),
       ...(values['minimum-acr'] ? { minimumAcr: values['minimum-acr'] as never } : {}),
+      ...(values['ciba-mode'] ? { cibaMode: values['ciba-mode'] as never } : {}),
+      ...(values['ciba-notification-endpoint'] ? { cibaNotificationEndpoint: values['ciba-notification-endpoint'] } : {}),
     });
     if (values.json) return json({ client_id: client.clientId, client_secret: client.clientSecret ?? null, ...client.metadata });
     print(`client_id:     ${client.clientId}`);
@@ -163,9 +175,9 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
 
   async 'clients list'({ values }, services, _io, { print, json, actor }) {
     const clients = await listClients(services, actor);
-    if (values.json) return json(clients.map((c) => ({ client_id: c.clientId, name: c.name, ...c.metadata, created_at: iso(c.createdAt) })));
+    if (values.json) return json(clients.map((c) => ({ client_id: c.clientId, name: c.name, ...c.metadata, created_at: iso(c.createdAt), disabled_at: c.disabledAt && iso(c.disabledAt) })));
     print(table([['CLIENT_ID', 'NAME', 'AUTH', 'GRANTS', 'REDIRECT URIS'], ...clients.map((c) => [
-      c.clientId, c.name, String(c.metadata.token_endpoint_auth_method), (c.metadata.grant_types as string[]).join(','),
+      c.clientId, c.disabledAt ? `${c.name} (disabled)` : c.name, String(c.metadata.token_endpoint_auth_method), (c.metadata.grant_types as string[]).join(','),
       (c.metadata.redirect_uris as string[]).join(' '),
     ])]));
   },
@@ -173,6 +185,50 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
   async 'clients remove'({ operand }, services, _io, { print, actor }) {
     await removeClient(services, actor, operand!);
     print(`removed client ${operand!}`);
+  },
+
+  async 'clients update'({ values, operand }, services, _io, { print, json, actor }) {
+    const unset = new Set(values.unset ?? []);
+    for (const u of unset) {
+      if (!(UNSETTABLE as readonly string[]).includes(u)) throw new OperationError('client.unset_unknown', `${u} is not one of ${UNSETTABLE.join(', ')}`, 400, 'unset');
+      if (values[u as (typeof UNSETTABLE)[number]] !== undefined) throw new OperationError('client.unset_and_set', `--${u} is given and unset: choose one`, 400, 'unset');
+    }
+    const client = await updateClient(services, actor, operand!, {
+      name: values.name,
+      redirectUris: values['redirect-uri'],
+      postLogoutRedirectUris: unset.has('post-logout-redirect-uri') ? [] : values['post-logout-redirect-uri'],
+      grantTypes: values['grant-type'] as never,
+      authMethod: values['auth-method'] as never,
+      idTokenAlg: values['id-token-alg'] as never,
+      minimumAcr: unset.has('minimum-acr') ? null : values['minimum-acr'] as never,
+      firstParty: yesNo(values['first-party'], 'first-party'),
+      logoUri: unset.has('logo-uri') ? null : values['logo-uri'],
+      backchannelLogoutUri: unset.has('backchannel-logout-uri') ? null : values['backchannel-logout-uri'],
+      backchannelLogoutSessionRequired: yesNo(values['backchannel-logout-session'], 'backchannel-logout-session'),
+    });
+    if (values.json) return json({ client_id: client.clientId, ...client.metadata, disabled_at: client.disabledAt && iso(client.disabledAt) });
+    print(`updated client ${client.clientId} (${client.name}); running servers use it at once`);
+    print(table(Object.entries(client.metadata).map(([k, v]) => [`  ${k}:`, Array.isArray(v) ? v.join(' ') : String(v)])));
+  },
+
+  async 'clients rotate-secret'({ values, operand }, services, _io, { print, json, actor }) {
+    const rotated = await rotateClientSecret(services, actor, operand!, values.grace === undefined ? {} : { graceSeconds: graceSeconds(values.grace) });
+    const until = rotated.previousValidUntil && iso(rotated.previousValidUntil);
+    if (values.json) return json({ client_id: rotated.clientId, client_secret: rotated.clientSecret, previous_secret_valid_until: until });
+    print(`client_id:     ${rotated.clientId}`);
+    print(`client_secret: ${rotated.clientSecret}`);
+    print('Store the secret now: it is not shown again.');
+    print(until ? `The old secret keeps working until ${until}, then stops.` : 'The old secret stopped working at once.');
+  },
+
+  async 'clients disable'({ operand }, services, _io, { print, actor }) {
+    await disableClient(services, actor, operand!);
+    print(`disabled client ${operand!}: it gets invalid_client everywhere and its tokens stop working until it is enabled again`);
+  },
+
+  async 'clients enable'({ operand }, services, _io, { print, actor }) {
+    await enableClient(services, actor, operand!);
+    print(`enabled client ${operand!}`);
   },
 
   async 'keys list'({ values }, services, _io, { print, json, actor }) {
@@ -184,9 +240,22 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
   },
 
   async 'keys rotate'({ values }, services, _io, { print, json, actor }) {
+    if (values.vapid) {
+      if (values.alg?.length) throw new OperationError('keys.vapid_with_alg', '--vapid rotates the VAPID key alone: leave out --alg', 400, 'alg');
+      const key = await rotateVapidKey(services, actor);
+      if (values.json) json({ vapid: key });
+      else print(`new VAPID key: ${key.id}\nphones get prompts only while their app is open until they open it once and subscribe again with the new key`);
+      return;
+    }
     const kids = await rotateKeys(services, actor, values.alg);
     if (values.json) json({ rotated: kids });
     else print(`new active key(s): ${kids.join(', ')}\nretired keys stay in the JWKS until the tokens they signed have expired; running servers pick the new keys up within ${services.config.keys.refreshSeconds} s`);
+  },
+
+  async 'keys retire'({ values, operand }, services, _io, { print, json, actor }) {
+    const key = await retireKey(services, actor, operand!);
+    if (values.json) return json({ kid: key.kid, alg: key.alg, state: key.state, retiredAt: iso(key.retiredAt), publishedUntil: iso(key.publishedUntil) });
+    print(`retired ${key.alg} key ${key.kid}: it signs nothing more and stays in the JWKS until ${iso(key.publishedUntil)}, when the tokens it signed have expired; running servers stop signing with it within ${services.config.keys.refreshSeconds} s`);
   },
 
   async 'audit export'({ values }, services, _io, { stream, actor }) {
@@ -205,6 +274,22 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
     if (!report.ok) exit(1);
   },
 };
+
+/** What `clients update --unset` takes away. */
+const UNSETTABLE = ['minimum-acr', 'logo-uri', 'backchannel-logout-uri', 'post-logout-redirect-uri'] as const satisfies readonly (keyof (typeof COMMANDS)['clients update']['options'])[];
+
+function yesNo(value: string | undefined, flag: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'yes' || value === 'no') return value === 'yes';
+  throw new OperationError('usage.yes_no', `${value} must be yes or no`, 400, flag);
+}
+
+/** `--grace`: 0, or a whole number of seconds, minutes, hours or days (90s, 30m, 24h, 7d). */
+function graceSeconds(text: string): number {
+  const m = /^(\d{1,7})([smhd]?)$/.exec(text.trim());
+  if (!m || (m[2] === '' && m[1] !== '0')) throw new OperationError('client.grace_invalid', `${text} is not a duration: 0, or a number with s, m, h or d (24h, 7d)`, 400, 'grace');
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
 
 /** An operation's refusal as the CLI says it: naming the flag it is about. */
 function refusal(err: OperationError): string {

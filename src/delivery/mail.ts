@@ -14,7 +14,8 @@ import { createRenderer, timeText } from '../http/render.ts';
 import type { Logger } from '../log.ts';
 
 export type MailTemplate = 'verify-email' | 'reset-password' | 'email-changed' | 'password-changed' | 'new-sign-in' | 'signup-existing'
-  | 'confirm-email-change' | 'email-change-requested' | 'verification-changed' | 'two-step-changed' | 'recovery-code-used' | 'invite';
+  | 'confirm-email-change' | 'email-change-requested' | 'verification-changed' | 'two-step-changed' | 'recovery-code-used' | 'invite'
+  | 'push-not-me' | 'two-step-reset' | 'two-step-reset-notice';
 
 export interface Mailer {
   send(to: string, template: MailTemplate, vars: Record<string, unknown>, language: string): Promise<void>;

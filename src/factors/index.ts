@@ -5,6 +5,7 @@
 import { recoveryCode } from './recovery-code.ts';
 import { securityKey } from './security-key.ts';
 import { securityQuestion } from './security-question.ts';
+import { push } from './push.ts';
 import { sms } from './sms.ts';
 import { totp } from './totp.ts';
 import { webauthn } from './webauthn.ts';
@@ -16,6 +17,7 @@ export const factors: { readonly [K in StepKind]: Factor<K> } = {
   'security-question': securityQuestion,
   totp,
   sms,
+  push,
   webauthn,
   'security-key': securityKey,
   'recovery-code': recoveryCode,
@@ -78,5 +80,5 @@ export function proofsByAmr(): ReadonlyMap<Amr, readonly Omit<Proof, 'authentica
 
 /** The narrow context a factor gets: never Koa's ctx. */
 export function factorContext(deps: Omit<FactorContext, 'now'> & { now?: () => number }): FactorContext {
-  return { store: deps.store, sms: deps.sms, config: deps.config, hasher: deps.hasher, log: deps.log, now: deps.now ?? Date.now };
+  return { store: deps.store, sms: deps.sms, push: deps.push, config: deps.config, hasher: deps.hasher, log: deps.log, now: deps.now ?? Date.now };
 }

@@ -56,7 +56,7 @@ export async function runPending<T>(store: PendingStore, answer: PendingAnswer<T
   } catch (err) {
     if (err instanceof ThrottledError) return { kind: 'throttled', error: err, taken, back: await store.putBack(taken, { spent: false }) };
     if (!(err instanceof FactorError)) throw err;
-    const dead = err.code === 'expired' || (err.code === 'unavailable' && !answer.keepWhenUnavailable);
+    const dead = err.code === 'expired' || err.code === 'denied' || (err.code === 'unavailable' && !answer.keepWhenUnavailable);
     const back = dead ? undefined : await store.putBack(taken, { spent: err.counts });
     return {
       kind: 'refused', error: err, status: err.counts ? 401 : 400, taken, back,

@@ -5,7 +5,9 @@
  * (security/level.ts). Factors never render and never see Koa's ctx: they get a narrow FactorContext.
  */
 import type { Config } from '../config.ts';
+import type { PushSender } from '../delivery/push.ts';
 import type { SmsSender } from '../delivery/sms.ts';
+import type { PromptOrigin } from '../push/prompts.ts';
 import type { Logger } from '../log.ts';
 import type { Authenticator } from '../store/authenticators.ts';
 import type { Store } from '../store/index.ts';
@@ -17,11 +19,10 @@ export type { Authenticator };
 /**
  * Every kind of proof a sign-in can hold. The password is the identifying first step with its own module
  * (password.ts: the decoy hash, the enumeration rules); every other kind is a `Factor` in the registry.
- * Push approval joins here with its module.
  */
 export type FactorKind = 'password' | StepKind;
 /** The kinds behind the Factor interface: one module each in the registry. */
-export type StepKind = 'security-question' | 'totp' | 'sms' | 'webauthn' | 'security-key' | 'recovery-code';
+export type StepKind = 'security-question' | 'totp' | 'sms' | 'push' | 'webauthn' | 'security-key' | 'recovery-code';
 
 /** RFC 8176 authentication method reference values used by Latchkey. */
 export type Amr = 'pwd' | 'kba' | 'otp' | 'sms' | 'mca' | 'hwk' | 'swk' | 'user' | 'mfa' | 'rba';
@@ -52,6 +53,9 @@ export interface Pending<K extends StepKind = StepKind> {
   attemptsLeft: number;
   /** Epoch milliseconds. */
   expiresAt: number;
+  /** An answer on another channel (a phone's prompt): resolved as approved or denied, and by what. */
+  status?: 'waiting' | 'approved' | 'denied';
+  resolvedBy?: string | undefined;
 }
 
 /** A challenge to store (store/pending-steps.ts binds it to the sign-in or account session and gives it its id). */
@@ -78,6 +82,10 @@ export interface FactorContext {
   now: () => number;
   /** The device the request comes from, where the caller knows it (a passkey remembers where it was made). */
   here?: Here;
+  /** Sends Web Push to the phone app. */
+  push: PushSender;
+  /** Where the request came from, as a phone prompt shows it (the second step sets it). */
+  origin?: PromptOrigin;
 }
 
 /** What is known of the device a sign-in or an enrolment happens on. */
@@ -91,9 +99,10 @@ export interface Here {
 /**
  * Stable failure codes. `unavailable` (no phone, the provider down) makes the page offer another method;
  * `wrong_answer` and `replayed` (an answer checked and refused) count on the account's failure counter;
- * `limited` is a resend asked for too soon.
+ * `limited` is a resend asked for too soon; `denied`: the person said no on another channel (a phone's
+ * "Cancel" or "This wasn't me"), which ends the sign-in.
  */
-export type FactorErrorCode = 'invalid_input' | 'wrong_answer' | 'expired' | 'replayed' | 'unavailable' | 'locked' | 'limited';
+export type FactorErrorCode = 'invalid_input' | 'wrong_answer' | 'expired' | 'replayed' | 'unavailable' | 'locked' | 'limited' | 'denied';
 
 export class FactorError extends Error {
   override name = 'FactorError';
@@ -138,6 +147,12 @@ export interface Factor<K extends StepKind = StepKind, Input = unknown> {
    * user chooses again (a new SMS costs a message).
    */
   readonly challengeOnce: boolean;
+  /**
+   * The answer arrives on another channel (a phone's prompt): the page waits for it, and asking before it
+   * came (verify throws FactorError 'invalid_input') is no failure; a challenge that ended (FactorError
+   * 'expired') offers a new one on the same page.
+   */
+  readonly answeredElsewhere?: boolean;
   /** Edge validation of a submitted form into this factor's input. Throws FactorError('invalid_input'). */
   parse(body: Record<string, string>): Input;
   /**
@@ -165,10 +180,30 @@ export interface Factor<K extends StepKind = StepKind, Input = unknown> {
   };
   /** Sends the SMS, picks the question, …; throws FactorError('unavailable') when it cannot work now. */
   challenge(user: User, a: Authenticator, ctx: FactorContext): Promise<Step<K>>;
+  /** After the challenge is stored (a phone prompt is sent once it exists for the phone to fetch). */
+  challenged?(user: User, p: Pending<K>, ctx: FactorContext): Promise<void>;
   /** Throws FactorError on any failure. */
   verify(p: Pending<K>, input: Input, ctx: FactorContext): Promise<Proof>;
+  /**
+   * How far an enrolment step got on another channel (a phone pairing: `waiting`, `paired`, `confirmed`),
+   * for the page that waits on it.
+   */
+  enrolStatus?(p: Pending<K>, user: User, ctx: FactorContext): Promise<EnrolStatus>;
+  /**
+   * What the account page shows of each of these methods besides its name (a phone's state, when it was
+   * last seen), by authenticator id: one call for all of a user's methods of this kind.
+   */
+  describe?(methods: readonly Authenticator[], ctx: FactorContext): Promise<Map<string, Record<string, unknown>>>;
+  /** A method was renamed on the account page (a paired phone takes the new name too). */
+  renamed?(a: Authenticator, label: string, ctx: FactorContext): Promise<void>;
   /** What the page for this pending step shows (also after a wrong answer, from the same pending). */
   view(p: Pending<K>, user: User, ctx: FactorContext): Promise<View>;
+}
+
+/** How far an enrolment answered on another channel got, and what the page shows meanwhile (a number to type on the phone). */
+export interface EnrolStatus {
+  state: string;
+  number?: string | undefined;
 }
 
 export const isStep = <K extends StepKind>(value: Authenticator | Step<K>): value is Step<K> => 'ttlSeconds' in value;

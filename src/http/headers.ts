@@ -2,7 +2,8 @@
 import type { Context, Next } from 'koa';
 import type { Config } from '../config.ts';
 
-const csp = (logoOrigin: string | undefined) => [
+/** The site's CSP, one directive a string (push/app-files.ts extends it for the phone app at /app/). */
+export const cspDirectives = (logoOrigin: string | undefined): string[] => [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
@@ -12,12 +13,12 @@ const csp = (logoOrigin: string | undefined) => [
   "frame-ancestors 'none'",
   "base-uri 'none'",
   "object-src 'none'",
-].join('; ');
+];
 
 export function securityHeaders(config: Config) {
   const tls = new URL(config.issuer).protocol === 'https:';
   const logo = config.branding.logoUrl;
-  const CSP = csp(logo?.startsWith('https://') ? new URL(logo).origin : undefined);
+  const CSP = cspDirectives(logo?.startsWith('https://') ? new URL(logo).origin : undefined).join('; ');
   return async function headers(ctx: Context, next: Next) {
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');

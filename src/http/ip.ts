@@ -73,3 +73,13 @@ export function networkPrefix(value: string): string | undefined {
       return undefined;
   }
 }
+
+/**
+ * What a per-address limit counts: an IPv4 address itself, an IPv6 address by its /64 (one host is given a
+ * whole /64, so counting single IPv6 addresses would let it rotate past any cap).
+ */
+export function limitKey(value: string): string {
+  const ip = normalizeIp(value);
+  if (net.isIP(ip) !== 6) return ip;
+  return `${expandIpv6(ip).slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+}

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Mailer } from '../delivery/mail.ts';
+import type { PushSender } from '../delivery/push.ts';
 import type { SmsSender } from '../delivery/sms.ts';
 import type { Events } from '../events.ts';
 import type { PasswordHasher } from '../factors/password.ts';
@@ -26,6 +27,7 @@ export interface InteractionDeps {
   mailer: Mailer;
   log: Logger;
   sms: SmsSender;
+  push: PushSender;
   geoip: GeoIp | undefined;
 }
 
@@ -35,6 +37,8 @@ export interface InteractionState {
   details: InteractionDetails;
   form: Record<string, string>;
   clientName: string | undefined;
+  /** The app's logo (https only), for a phone prompt. */
+  clientLogo?: string | null;
   clientMinimumAcr: string | undefined;
 }
 

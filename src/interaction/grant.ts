@@ -2,11 +2,13 @@
  * The ONE place a sign-in is granted. `loginResult` derives the level from the proofs (level.ts), never a
  * level assigned by a caller, and refuses outright a grant whose proofs do not meet its requirement, so
  * no path can hand out less than the sign-in needed. `grantLogin` gives that result to oidc-provider at the
- * end of an interaction; a grant on another path (an approval on the back channel, for CIBA) will take the
- * same `loginResult`. Consent and refusal end interactions here too, so every end of one is in this file.
+ * end of an interaction; `grantBackchannel` gives the same `loginResult` to a back-channel (CIBA) request
+ * approved on the user's phone (oidc/ciba.ts). Consent and refusal end interactions here too, so every end
+ * of one is in this file.
  */
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import { errors } from 'oidc-provider';
 import type { Amr, Proof } from '../factors/types.ts';
 import { levelOf, meets, type Acr, type Requirement } from '../security/level.ts';
 
@@ -61,4 +63,37 @@ export async function grantConsent(ctx: Context, provider: Provider, grantId: st
 /** Ends the interaction with an OAuth error for the relying party (e.g. access_denied on cancel). */
 export async function endWithError(ctx: Context, provider: Provider, error: string, description: string): Promise<void> {
   await redirectTo(ctx, provider, { error, error_description: description });
+}
+
+/** A back-channel (CIBA) authentication request, as oidc-provider keeps it. */
+export type BackchannelRequest = InstanceType<Provider['BackchannelAuthenticationRequest']>;
+
+/** What a back-channel approval allows the app: the OIDC scopes and claims, and each resource's scopes. */
+export interface BackchannelAccess {
+  scope: string;
+  claims: readonly string[];
+  resources: Readonly<Record<string, string>>;
+}
+
+/**
+ * Grants a back-channel request its user approved: the level derived by `loginResult` (refused below the
+ * requirement, before anything is saved), the approval's access as an oidc-provider Grant, and the result
+ * handed to the request (which pings the app in ping mode). The caller makes sure it runs once per request:
+ * oidc-provider's `backchannelResult` would overwrite an earlier result.
+ */
+export async function grantBackchannel(provider: Provider, request: BackchannelRequest, grant: Grant, access: BackchannelAccess): Promise<LoginResult> {
+  const login = loginResult(grant);
+  if (request.accountId !== login.accountId) throw new Error('refused to grant a back-channel request to another account');
+  const allowed = new provider.Grant({ accountId: login.accountId, clientId: request.clientId! });
+  if (access.scope) allowed.addOIDCScope(access.scope);
+  if (access.claims.length) allowed.addOIDCClaims([...access.claims]);
+  for (const [resource, scope] of Object.entries(access.resources)) if (scope) allowed.addResourceScope(resource, scope);
+  await allowed.save();
+  await provider.backchannelResult(request, allowed, { acr: login.acr, amr: login.amr, authTime: login.ts });
+  return login;
+}
+
+/** Ends a back-channel request with access_denied (the user said no on their phone). */
+export async function refuseBackchannel(provider: Provider, request: BackchannelRequest, description: string): Promise<void> {
+  await provider.backchannelResult(request, new errors.AccessDenied(description));
 }

@@ -27,6 +27,7 @@ export function loadInteraction(deps: InteractionDeps, prompt?: 'login' | 'conse
     // The app's ui_locales: the page's language, unless the person chose one on the picker (http/language.ts).
     preferUiLocales(details.params.ui_locales);
     ctx.state.clientName = client.clientName ?? client.clientId;
+    ctx.state.clientLogo = typeof client.logoUri === 'string' ? client.logoUri : null;
     ctx.state.clientMinimumAcr = client.metadata().minimum_acr as string | undefined;
     ctx.set('Cache-Control', 'no-store');
     await next();

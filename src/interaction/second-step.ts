@@ -15,6 +15,7 @@ import { candidates, cannotMeet, proceed } from './next-step.ts';
 import { loadSignIn, stepBinding, type SignInState } from './state.ts';
 import { requestMeta as meta } from '../http/request-meta.ts';
 import { hereOf } from '../security/device.ts';
+import { promptOrigin } from '../push/origin.ts';
 
 /** The sign-in waiting on its second step in this interaction, or undefined. */
 const loadState = (deps: InteractionDeps, ctx: InteractionContext) => loadSignIn(deps, ctx.state.details.uid, false);
@@ -25,12 +26,27 @@ function restart(ctx: InteractionContext): void {
   ctx.redirect(`/interaction/${ctx.state.details.uid}`);
 }
 
+/**
+ * Nothing in progress: a sign-in the person refused on their phone ended there (denied.ts), and whatever
+ * its browser asks next, the app gets access_denied; otherwise back to the start.
+ */
+async function noSignIn(deps: InteractionDeps, ctx: InteractionContext): Promise<void> {
+  const binding = stepBinding(ctx.state.details.uid);
+  if (!(await deps.store.pending.deniedIn(binding))) return restart(ctx);
+  await deps.store.pending.dropFor(binding);
+  await endWithError(ctx, deps.provider(), 'access_denied', 'the sign-in was denied on the user\'s phone');
+}
+
 interface PageVars {
   method: Method;
   pending: Pending;
   view: View;
   others: number;
   error?: string | undefined;
+  /** Why the method the sign-in would have opened on was skipped (it cannot work here). */
+  note?: string | undefined;
+  /** The challenge is over (a phone's prompt ended): the page offers a new one instead of an answer. */
+  ended?: boolean;
 }
 
 function renderChallenge(deps: InteractionDeps, ctx: InteractionContext, state: SignInState, vars: PageVars, status = 200): void {
@@ -42,7 +58,7 @@ function renderChallenge(deps: InteractionDeps, ctx: InteractionContext, state: 
     reasons: state.reasons, need: state.requirement.acr, kind: vars.method.factor.kind, label: vars.method.authenticator.label,
     view: vars.view, pendingId: vars.pending.id, action: `/interaction/${details.uid}/verify`,
     resendAction: `/interaction/${details.uid}/verify/resend`, authenticatorId: vars.method.authenticator.id,
-    others: vars.others, error: vars.error,
+    others: vars.others, error: vars.error, note: vars.note, ended: vars.ended ?? false,
   });
 }
 
@@ -89,9 +105,10 @@ const asPending = (row: PendingRow): Pending => ({ ...row, userId: row.userId!, 
  * The challenge for a method: the one already sent (an SMS code still alive) or a new one. A method that
  * cannot work now sends the user to the list with the reason.
  */
-async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, state: SignInState, method: Method, others: number, fresh = false, error?: { message: string; status: number }): Promise<void> {
+async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, state: SignInState, method: Method, others: number, fresh = false, error?: { message: string; status: number }, note?: string): Promise<void> {
   const binding = stepBinding(ctx.state.details.uid);
-  const fctx = factorContext(deps);
+  const { details } = ctx.state;
+  const fctx = { ...factorContext(deps), origin: promptOrigin(deps.geoip, meta(ctx), { id: String(details.params.client_id), name: ctx.state.clientName ?? '', logoUrl: ctx.state.clientLogo ?? null }) };
   const existing = fresh ? undefined : await deps.store.pending.findLive(binding, method.authenticator.id);
   let pending: Pending;
   if (existing) {
@@ -102,20 +119,27 @@ async function openChallenge(deps: InteractionDeps, ctx: InteractionContext, sta
       pending = asPending(await deps.store.pending.put({ ...step, binding, userId: state.user.id }));
       // A new code replaces the one sent before, only once it is sent: a refused resend keeps the old one.
       if (fresh) await deps.store.pending.dropForAuthenticator(binding, method.authenticator.id, pending.id);
+      await method.factor.challenged?.(state.user, pending, fctx);
     } catch (err) {
       if (!(err instanceof FactorError)) throw err;
       deps.log.info({ kind: method.factor.kind, reason: err.code }, 'second step unavailable');
+      // A new one asked for too soon: the one sent before still holds, shown with the reason.
+      const live = fresh && err.code === 'limited' ? await deps.store.pending.findLive(binding, method.authenticator.id) : undefined;
+      if (live) {
+        const view = await method.factor.view(asPending(live), state.user, fctx);
+        return renderChallenge(deps, ctx, state, { method, pending: asPending(live), view, others, error: deps.render.t(err.messageKey, err.vars) }, 429);
+      }
       return renderMethods(deps, ctx, state, { id: method.authenticator.id, message: deps.render.t(err.messageKey, err.vars) }, err.code === 'limited' ? 429 : 503);
     }
   }
-  renderChallenge(deps, ctx, state, { method, pending, view: await method.factor.view(pending, state.user, fctx), others, error: error?.message }, error?.status);
+  renderChallenge(deps, ctx, state, { method, pending, view: await method.factor.view(pending, state.user, fctx), others, error: error?.message, note }, error?.status);
 }
 
 /** GET /interaction/:uid/verify[?method=<authenticator id>]: the challenge of the chosen (or preferred) method. */
 export function showSecondStep(deps: InteractionDeps) {
   return async function secondStepPage(ctx: InteractionContext) {
     const state = await loadState(deps, ctx);
-    if (!state) return restart(ctx);
+    if (!state) return noSignIn(deps, ctx);
     const list = await candidates(deps, state);
     if (list.length === 0) return cannotMeet(deps, ctx, state);
     // Opens on the chosen method, else the first one that can work on this device; never on one that cannot.
@@ -124,7 +148,9 @@ export function showSecondStep(deps: InteractionDeps) {
     if (asked && why(asked)) return renderMethods(deps, ctx, state, { id: asked.authenticator.id, message: deps.render.t(why(asked)!) }, 400);
     const method = asked ?? list.find((m) => !why(m) && !elsewhere(m)) ?? list.find((m) => !why(m));
     if (!method) return renderMethods(deps, ctx, state);
-    await openChallenge(deps, ctx, state, method, list.length - 1);
+    // A method before it that cannot work here (a phone app signed out) is skipped at once, and the page says why.
+    const skipped = asked ? undefined : list.slice(0, list.indexOf(method)).map(why).find((reason) => reason);
+    await openChallenge(deps, ctx, state, method, list.length - 1, false, undefined, skipped && deps.render.t(skipped));
   };
 }
 
@@ -132,7 +158,7 @@ export function showSecondStep(deps: InteractionDeps) {
 export function showMethods(deps: InteractionDeps) {
   return async function methodsPage(ctx: InteractionContext) {
     const state = await loadState(deps, ctx);
-    if (!state) return restart(ctx);
+    if (!state) return noSignIn(deps, ctx);
     await renderMethods(deps, ctx, state);
   };
 }
@@ -141,7 +167,7 @@ export function showMethods(deps: InteractionDeps) {
 export function resend(deps: InteractionDeps) {
   return async function resendCode(ctx: InteractionContext) {
     const state = await loadState(deps, ctx);
-    if (!state) return restart(ctx);
+    if (!state) return noSignIn(deps, ctx);
     const list = await candidates(deps, state);
     const method = list.find((m) => m.authenticator.id === ctx.state.form.method);
     if (!method) return renderMethods(deps, ctx, state, undefined, 400);
@@ -153,7 +179,7 @@ export function resend(deps: InteractionDeps) {
 export function verifySecondStep(deps: InteractionDeps) {
   return async function checkSecondStep(ctx: InteractionContext) {
     const state = await loadState(deps, ctx);
-    if (!state) return restart(ctx);
+    if (!state) return noSignIn(deps, ctx);
     const { details, form } = ctx.state;
     const { t } = deps.render;
     const list = await candidates(deps, state);
@@ -186,9 +212,22 @@ export function verifySecondStep(deps: InteractionDeps) {
     }
     if (outcome.kind === 'refused') {
       const { error: err, back, status } = outcome;
+      // Answered on another channel and asked before the answer came ("Continue" while the phone waits): no failure.
+      if (factor.answeredElsewhere && err.code === 'invalid_input' && back) return challengeAgain(back, t(err.messageKey, err.vars), 409);
       await deps.events.record({ type: 'two_step.failed', userId: state.user.id, ...meta(ctx), details: { kind: factor.kind, reason: err.code, client: details.params.client_id } });
+      // Said no on the phone ("Cancel", "This wasn't me"): the sign-in ends and the app gets access_denied.
+      if (err.code === 'denied') {
+        await deps.store.progress.delete(details.uid);
+        await deps.store.pending.dropFor(stepBinding(details.uid));
+        return endWithError(ctx, deps.provider(), 'access_denied', 'the sign-in was denied on the user\'s phone');
+      }
       // A passkey: a refused answer gets a new challenge at once, with the reason.
       if (outcome.again) return openChallenge(deps, ctx, state, method, others, true, { message: t(err.messageKey, err.vars), status });
+      // A phone's prompt that ended (three wrong numbers): the same page offers "Send again" and "Try another way".
+      if (factor.answeredElsewhere && err.code === 'expired') {
+        const taken = asPending(outcome.taken);
+        return renderChallenge(deps, ctx, state, { method, pending: taken, view: await factor.view(taken, state.user, fctx), others, error: t(err.messageKey, err.vars), ended: true }, 400);
+      }
       if (!back) {
         const message = err.counts ? t('factors.errors.noAttemptsLeft') : t(err.messageKey, err.vars);
         return renderMethods(deps, ctx, state, { id: err.code === 'unavailable' ? method.authenticator.id : '', message }, 400);

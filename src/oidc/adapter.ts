@@ -10,6 +10,9 @@ import type { Payload } from '../store/oidc-payloads.ts';
 /** How long a revoked grant stays marked: the longest life of any token or code issued under it. */
 export const revokedGrantSeconds = (config: Pick<Config, 'ttl'>): number => Math.max(...Object.values(config.ttl));
 
+/** How long an expired CIBA request stays findable, to be answered expired_token. */
+const EXPIRED_CIBA_KEPT_SECONDS = 600;
+
 /**
  * `revokedGrantSeconds`: how long a revoked grant stays marked, at least the longest life of a token.
  */
@@ -21,13 +24,18 @@ export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
       if (this.name === 'Client') throw new Error('clients are registered through Latchkey, not oidc-provider');
       // A token of a grant revoked meanwhile (a code redeemed twice in parallel): the request that would
       // have answered it gets invalid_grant instead.
-      if (!(await store.oidc.upsert(this.name, id, payload as Payload, expiresIn))) throw new errors.InvalidGrant('grant revoked');
+      // A CIBA request is kept a while past its time (oidc-provider checks its `exp` itself), so that a late
+      // poll is answered expired_token, as CIBA §11 says, rather than invalid_grant.
+      const kept = this.name === 'BackchannelAuthenticationRequest' && expiresIn ? expiresIn + EXPIRED_CIBA_KEPT_SECONDS : expiresIn;
+      if (!(await store.oidc.upsert(this.name, id, payload as Payload, kept))) throw new errors.InvalidGrant('grant revoked');
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.name === 'Client') {
         const client = await store.clients.find(id);
-        if (!client) return undefined;
+        // A disabled client is one oidc-provider does not know: invalid_client everywhere, and its tokens
+        // are found without their client (inactive at introspection, refused at userinfo).
+        if (!client || client.disabledAt) return undefined;
         return { ...client.metadata, client_id: client.clientId, ...(client.secret ? { client_secret: client.secret } : {}) } as AdapterPayload;
       }
       return (await store.oidc.find(this.name, id)) as AdapterPayload | undefined;

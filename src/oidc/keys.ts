@@ -57,10 +57,20 @@ export async function rotateSigningKeys(store: Store, config: Config, algs: read
 }
 
 /**
- * The private JWKS handed to oidc-provider. Order matters: oidc-provider signs with the first key of an
- * algorithm, so active keys come first and retired keys only verify and stay published.
+ * The private JWKS handed to oidc-provider. Active keys come first (oidc-provider signs with the first key
+ * of an algorithm); a retired key is marked `key_ops: ["verify"]`, which oidc-provider's key selection
+ * honours, so it never signs again, even when no active key of its algorithm is left (`keys retire`), and
+ * stays published for the tokens it signed.
  */
 export async function loadJwks(store: Store): Promise<{ keys: JsonWebKey[] }> {
   const keys = await store.signingKeys.published();
-  return { keys: keys.map((k) => k.privateJwk) };
+  return { keys: keys.map((k) => (k.state === 'active' ? k.privateJwk : { ...k.privateJwk, key_ops: ['verify'] })) };
+}
+
+/**
+ * Retires one active key now: it signs nothing more and stays published as long as a rotation keeps it.
+ * Returns the retired key, or undefined when no active key has that kid.
+ */
+export async function retireSigningKey(store: Store, config: Config, kid: string) {
+  return store.signingKeys.retire(kid, publicationWindow(config));
 }

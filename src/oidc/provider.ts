@@ -17,6 +17,10 @@ import { protocolErrorPage, unknownPaths } from './error-page.ts';
 import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
 import { buildPolicy } from './policy.ts';
 import { recordSessionActivity } from './session-activity.ts';
+import { acceptPreviousSecret } from './client-secret.ts';
+import { cibaFeature, cibaProtocol, cibaTtl } from './ciba.ts';
+import type { PushSender } from '../delivery/push.ts';
+import type { GeoIp } from '../geoip.ts';
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
@@ -26,6 +30,9 @@ export interface ProviderDeps {
   render: Render;
   log: Logger;
   jwks: { keys: Record<string, unknown>[] };
+  /** For CIBA's prompts (oidc/ciba.ts); a provider made only to validate clients (the CLI) goes without. */
+  push?: PushSender | undefined;
+  geoip?: GeoIp | undefined;
 }
 
 const clientName = (ctx: KoaContextWithOIDC) => {
@@ -33,7 +40,7 @@ const clientName = (ctx: KoaContextWithOIDC) => {
   return c ? (c.clientName ?? c.clientId) : undefined;
 };
 
-export function createProvider({ config, store, render, log, jwks }: ProviderDeps): Provider {
+export function createProvider({ config, store, render, log, jwks, push, geoip }: ProviderDeps): Provider {
   const resourceScopes = Object.values(config.resources).flatMap((r) => r.scope.split(' '));
   const longCookie = { signed: true, httpOnly: true, sameSite: 'lax' } as const;
   const configuration: Configuration = {
@@ -101,7 +108,9 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
         enabled: true,
         // A client learns about its own tokens; only a client registered as a resource server
         // (`clients add --resource-server`) may introspect tokens issued to others.
-        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId || client.metadata().resource_server === true,
+        // A token of a disabled client (one oidc-provider no longer finds) is inactive, whoever asks.
+        allowedPolicy: async (ctx, client, token) => (token.clientId === client.clientId || client.metadata().resource_server === true)
+          && (await ctx.oidc.provider.Client.find(token.clientId as string)) !== undefined,
       },
       revocation: {
         enabled: true,
@@ -115,6 +124,8 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
       userinfo: { enabled: true },
       claimsParameter: { enabled: true },
       backchannelLogout: { enabled: true },
+      // CIBA on the phone app's approval, poll and ping, confidential clients only (oidc/ciba.ts).
+      ciba: cibaFeature({ config, store, log, push, geoip }),
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
       deviceFlow: {
@@ -172,6 +183,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
     ttl: {
       AccessToken: config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
+      BackchannelAuthenticationRequest: cibaTtl(config),
       ClientCredentials: config.ttl.clientCredentials,
       DeviceCode: config.ttl.deviceCode,
       Grant: config.ttl.grant,
@@ -180,7 +192,7 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
       RefreshToken: config.ttl.refreshToken,
       Session: config.ttl.session,
     },
-    // oidc-provider's only outgoing requests here are back-channel logouts to admin-registered URIs. It hands
+    // oidc-provider's only outgoing requests here are back-channel logouts and CIBA pings to admin-registered URIs. It hands
     // fetch an SSRF-guarded dispatcher that refuses special-use addresses; the opt-in drops it for them.
     ...(config.backchannelLogout.allowPrivateNetwork
       ? {
@@ -199,6 +211,9 @@ export function createProvider({ config, store, render, log, jwks }: ProviderDep
   // X-Forwarded-* headers reach the provider only from trusted proxies (http/proxy.ts strips the rest).
   provider.proxy = true;
   provider.use(unknownPaths(render));
+  // A rotated-out client secret keeps working until its grace period ends (client-secret.ts).
+  acceptPreviousSecret(provider, store);
+  provider.use(cibaProtocol(store));
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
   recordSessionActivity(provider, { config, store, log });
   provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }, _accountId: string, sid: string) =>

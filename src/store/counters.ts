@@ -30,6 +30,32 @@ export function countersRepository(db: Db) {
       );
       return res.rows.length === 1;
     },
+    /** Sets a counter that lasts at least `seconds` from now (a pause: a second one extends it, never shortens it). */
+    async hold(key: string, seconds: number): Promise<void> {
+      await db.raw(
+        `insert into counters (key, count, expires_at) values (?, 1, now() + make_interval(secs => ?))
+         on conflict (key) do update set
+           count = case when counters.expires_at <= now() then 1 else counters.count + 1 end, updated_at = now(),
+           expires_at = greatest(counters.expires_at, excluded.expires_at)`,
+        [key, seconds],
+      );
+    },
+    /**
+     * One use at least `seconds` after the previous one, in one conditional write: true when it may be made
+     * now (and it is counted), false when the last one was too recent. The spacing is the caller's at each
+     * use, so a wait that grows (a prompt after prompts left unanswered) applies from the very next use.
+     * The counter is kept `keepSeconds` (at least the longest spacing a caller uses).
+     */
+    async spaced(key: string, seconds: number, keepSeconds: number): Promise<boolean> {
+      const res = await db.raw(
+        `insert into counters (key, count, expires_at) values (?, 1, now() + make_interval(secs => ?))
+         on conflict (key) do update set count = counters.count + 1, updated_at = now(), expires_at = excluded.expires_at
+         where counters.expires_at <= now() or counters.updated_at + make_interval(secs => ?) <= now()
+         returning count`,
+        [key, Math.max(seconds, keepSeconds), seconds],
+      );
+      return res.rows.length === 1;
+    },
     /**
      * Counts one attempt before it is made, in one conditional write: the counter (sliding expiry) goes up
      * only when the attempt may be made now, and the answer says whether it did. A counter past its expiry

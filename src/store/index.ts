@@ -11,6 +11,7 @@ import { networksRepository } from './networks.ts';
 import { oidcPayloadsRepository, type Payload } from './oidc-payloads.ts';
 import { oneTimeCodesRepository } from './one-time-codes.ts';
 import { pendingStepsRepository } from './pending-steps.ts';
+import { pushDevicesRepository } from './push-devices.ts';
 import type { Sealer } from './seal.ts';
 import { securityEventsRepository } from './security-events.ts';
 import { sessionsRepository } from './sessions.ts';
@@ -34,6 +35,7 @@ export function createStore(database: Database, sealer: Sealer) {
     accountSessions: accountSessionsRepository(db),
     authenticators: authenticatorsRepository(db, sealer),
     pending: pendingStepsRepository(db, sealer),
+    pushDevices: pushDevicesRepository(db, sealer),
     progress: signInProgressRepository(db),
     devices: devicesRepository(db),
     consents: consentsRepository(db),

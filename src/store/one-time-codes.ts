@@ -6,7 +6,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { deleted, type Db } from './db.ts';
 
-export type CodePurpose = 'admin_setup' | 'email_verify' | 'password_reset' | 'email_change' | 'recovery_code' | 'not_me' | 'invite';
+export type CodePurpose = 'admin_setup' | 'email_verify' | 'password_reset' | 'email_change' | 'recovery_code' | 'not_me' | 'invite' | 'push_pair'
+  | 'two_step_reset' | 'two_step_enrol';
 
 /** Single-use tokens are random (256 bits), so a fast hash is enough; only the hash is stored. */
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url');
@@ -20,9 +21,12 @@ export interface SpentCode {
 
 export function oneTimeCodesRepository(db: Db) {
   return {
-    /** Issues a new token for (purpose, user), killing every earlier unused one. Returns the token. */
-    async issue(purpose: CodePurpose, userId: string | null, ttlSeconds: number, data?: Record<string, unknown>): Promise<string> {
-      const token = randomBytes(32).toString('base64url');
+    /**
+     * Issues a new token for (purpose, user), killing every earlier unused one. Returns the token: random
+     * (256 bits) unless the caller made a shorter one to be typed (a phone's pairing code).
+     */
+    async issue(purpose: CodePurpose, userId: string | null, ttlSeconds: number, data?: Record<string, unknown>, given?: string): Promise<string> {
+      const token = given ?? randomBytes(32).toString('base64url');
       await db.transaction(async (trx) => {
         const older = trx('one_time_codes').where({ purpose }).whereNull('used_at');
         await (userId ? older.andWhere({ user_id: userId }) : older.whereNull('user_id')).update({ used_at: trx.fn.now() });
@@ -35,13 +39,16 @@ export function oneTimeCodesRepository(db: Db) {
       return token;
     },
 
-    /** The live (unused, unexpired) token's owner and data, without spending it. */
-    async peek(purpose: CodePurpose, token: string): Promise<SpentCode | undefined> {
-      const row = await db('one_time_codes')
+    /**
+     * The live (unused, unexpired) token's owner and data, without spending it; with `maxAttempts`, only
+     * while it has attempts left (takeAttempt).
+     */
+    async peek(purpose: CodePurpose, token: string, maxAttempts?: number): Promise<SpentCode | undefined> {
+      const live = db('one_time_codes')
         .where({ purpose, code_hash: hashToken(token) })
         .whereNull('used_at')
-        .andWhere('expires_at', '>', db.fn.now())
-        .first('id', 'user_id', 'data');
+        .andWhere('expires_at', '>', db.fn.now());
+      const row = await (maxAttempts === undefined ? live : live.andWhere('attempts', '<', maxAttempts)).first('id', 'user_id', 'data');
       return row && { id: row.id as string, userId: row.user_id as string | null, data: row.data as SpentCode['data'] };
     },
 
@@ -52,6 +59,22 @@ export function oneTimeCodesRepository(db: Db) {
         .whereNull('used_at')
         .andWhere('expires_at', '>', db.fn.now())
         .update({ used_at: db.fn.now() })
+        .returning(['id', 'user_id', 'data']);
+      const row = rows[0] as { id: string; user_id: string | null; data: SpentCode['data'] } | undefined;
+      return row && { id: row.id, userId: row.user_id, data: row.data };
+    },
+
+    /**
+     * Takes one attempt from a live token in one conditional write (`attempts < max`), without spending it:
+     * its owner and data while attempts are left, else undefined (a link that guards a password form).
+     */
+    async takeAttempt(purpose: CodePurpose, token: string, max: number): Promise<SpentCode | undefined> {
+      const rows = await db('one_time_codes')
+        .where({ purpose, code_hash: hashToken(token) })
+        .whereNull('used_at')
+        .andWhere('expires_at', '>', db.fn.now())
+        .andWhere('attempts', '<', max)
+        .increment('attempts', 1)
         .returning(['id', 'user_id', 'data']);
       const row = rows[0] as { id: string; user_id: string | null; data: SpentCode['data'] } | undefined;
       return row && { id: row.id, userId: row.user_id, data: row.data };

@@ -81,6 +81,19 @@ export function signingKeysRepository(db: Db, sealer: Sealer) {
       });
     },
 
+    /** Retires one active key (published until `keepPublishedSeconds` from now); undefined when no active key has that kid. */
+    async retire(kid: string, keepPublishedSeconds: number): Promise<SigningKey | undefined> {
+      const [row] = await db<Row>('signing_keys')
+        .where({ kid, state: 'active' })
+        .update({
+          state: 'retired',
+          retired_at: db.fn.now() as unknown as Date,
+          expires_at: db.raw(`now() + make_interval(secs => ?)`, [keepPublishedSeconds]) as unknown as Date,
+        })
+        .returning('*');
+      return row && toKey(row);
+    },
+
     /** Deletes retired keys whose tokens have all expired. */
     async purge(): Promise<number> {
       return deleted(db('signing_keys').where({ state: 'retired' }).andWhere('expires_at', '<=', db.fn.now()).delete());

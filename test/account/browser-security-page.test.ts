@@ -17,8 +17,8 @@ const SIZES = {
 } as const;
 type Size = keyof typeof SIZES;
 
-/** The cards from the strongest method to the weakest: a passkey, a security key, an app, a phone (the weaker backup), recovery codes, the question. */
-const STRONGEST_FIRST = ['webauthn', 'security-key', 'totp', 'sms', 'recovery-code', 'security-question'];
+/** The cards from the strongest method to the weakest: a passkey, a security key, an app, the phone app's prompts, a phone (the weaker backup), recovery codes, the question. */
+const STRONGEST_FIRST = ['webauthn', 'security-key', 'totp', 'push', 'sms', 'recovery-code', 'security-question'];
 
 describe('"Password & security" as a control panel, in Chromium', () => {
   const suite = chromiumSuite('panel');
@@ -66,6 +66,11 @@ describe('"Password & security" as a control panel, in Chromium', () => {
     const app = await addTotp(store(), user.id, 'Pixel phone');
     // Named as an enrolment names it: the number masked.
     await store().authenticators.insert({ userId: user.id, kind: 'sms', label: maskPhone('+447911123456'), data: { phone: '+447911123456' } });
+    // A phone paired for mobile app prompts, as a finished pairing leaves it (test/push/ pairs them through the API).
+    const device = await store().pushDevices.insert({ userId: user.id, pairingId: `panel-${user.id}`, keyId: `panel-key-${user.id}`, publicKey: {}, name: 'Pixel phone app', subscription: undefined, vapidKeyId: null });
+    await store().pushDevices.confirm(device.id);
+    const phone = await store().authenticators.insert({ userId: user.id, kind: 'push', label: 'Pixel phone app', externalId: device.id, data: { deviceId: device.id } });
+    await store().pushDevices.linkAuthenticator(device.id, phone.id);
     const question = (await store().authenticators.listForUser(user.id)).find((a) => a.kind === 'security-question')!;
     await store().authenticators.markUsed(app.id);
     await store().authenticators.markUsed(question.id);

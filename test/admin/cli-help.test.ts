@@ -123,7 +123,7 @@ describe('latchkey --help, for every command of the table', () => {
     assert.match(missingValue!.stderr, /--name/);
     assert.match(missingValue!.stderr, /Run "latchkey clients add --help"/);
     assert.equal(group!.code, 2);
-    assert.match(group!.stderr, /^latchkey: keys needs a subcommand: list, rotate\n/);
+    assert.match(group!.stderr, /^latchkey: keys needs a subcommand: list, rotate, retire\n/);
     assert.deepEqual(readdirSync(dataDir), [], 'no database was opened for a usage error');
   });
 });

@@ -236,7 +236,7 @@ export async function deleteUser(services: Services, actor: Actor, ref: string):
  * taken in one conditional write on the shared counter before anything is issued or sent, so a burst of
  * calls on several instances sends one mail. A refusal is a 429 (audited as denied).
  */
-export async function oneLinkMailAMinute(services: Services, kind: 'invite' | 'admin-reset', user: User): Promise<void> {
+export async function oneLinkMailAMinute(services: Services, kind: 'invite' | 'admin-reset' | 'two-step-reset', user: User): Promise<void> {
   if (await services.store.counters.take(`mail:${kind}:${user.id}`, 1, MAIL_INTERVAL_SECONDS)) return;
   throw new OperationError('user.mail_too_soon', `a link went to ${user.email} less than a minute ago: wait, then try again`, 429);
 }
