@@ -132,14 +132,14 @@ const ALERT_URL = 'chrome://global/content/alerts/alert.xhtml';
  * Clicks a notification Firefox shows, as a person would: with `alerts.useSystemBackend` off, each one is a
  * window of Firefox's own (alert.xhtml), and clicking its box makes the service worker's `notificationclick`
  * fire as a trusted event (so `event.waitUntil` works). WebDriver BiDi's input actions do not reach
- * Firefox's own windows; a script there does. `body` picks the notification by its text.
+ * Firefox's own windows; a script there does. `body` picks the notification whose text contains it.
  */
 export async function clickNotification(firefox: Firefox, body?: string, timeoutMs = 5000): Promise<void> {
   const connection = (firefox.browser as unknown as { connection: BidiConnection }).connection;
   const click = `(() => {
     const text = document.getElementById('alertTextLabel')?.textContent ?? '';
     const wanted = ${JSON.stringify(body ?? null)};
-    if (wanted !== null && text !== wanted) return text;
+    if (wanted !== null && !text.includes(wanted)) return text;
     document.getElementById('alertBox').click();
     return true;
   })()`;
