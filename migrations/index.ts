@@ -12,6 +12,7 @@ import * as auditLog from './010_audit_log.ts';
 import * as roles from './011_roles.ts';
 import * as push from './012_push.ts';
 import * as clientAdmin from './013_client_admin.ts';
+import * as recoveryPending from './014_recovery_pending.ts';
 
 export interface Migration {
   name: string;
@@ -33,4 +34,5 @@ export const migrations: Migration[] = [
   { name: '011_roles', ...roles },
   { name: '012_push', ...push },
   { name: '013_client_admin', ...clientAdmin },
+  { name: '014_recovery_pending', ...recoveryPending },
 ];

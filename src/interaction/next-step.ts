@@ -59,6 +59,8 @@ export async function candidates(deps: InteractionDeps, state: SignInState): Pro
 
 /** After the first factor: complete the sign-in, or ask for a second step. */
 export async function afterFirstFactor(deps: InteractionDeps, ctx: InteractionContext, user: User, proofs: Proof[], passkeyCapable: boolean | null = null, keepSignedIn = true): Promise<void> {
+  // A help-desk reset waits for its mailed link: nothing completes, whatever is (or is no longer) enrolled.
+  if (user.recoveryPendingAt) return recoveryPending(deps, ctx);
   const methods = await methodsOf(deps, user);
   const policy = {
     preference: user.verificationPreference, hasPossession: methods.some((m) => isPossession(m.factor)), hasSecondStep: methods.length > 0,
@@ -111,4 +113,15 @@ export async function cannotMeet(deps: InteractionDeps, ctx: InteractionContext,
     // The kinds that would do need a method first (the security question): is it there yet?
     hasPrerequisite: would.every((kind) => { const first = factorFor(kind).needs; return !first || methods.some((m) => m.factor.kind === first); }),
   });
+}
+
+/**
+ * The account's second factor was reset by the help desk and the mailed link has not been used yet: the
+ * right password (or passkey) grants nothing; the page says where to go on. Cancelling gives the app
+ * access_denied, like any cancelled sign-in.
+ */
+function recoveryPending(deps: InteractionDeps, ctx: InteractionContext): void {
+  ctx.status = 403;
+  ctx.type = 'html';
+  ctx.body = deps.render('interaction/recovery-pending.njk', { uid: ctx.state.details.uid, csrf: deps.csrf.token(ctx), clientName: ctx.state.clientName });
 }

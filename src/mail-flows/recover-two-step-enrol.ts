@@ -147,6 +147,8 @@ export function recoverEnrolRoutes(deps: InteractionDeps): Router {
     await deps.store.pending.dropFor(enrol.binding);
     cookies(deps).clear(ctx, COOKIE);
     if (!spent) return over(ctx);
+    // The recovery is done: sign-ins may complete again (with the new method).
+    await deps.store.users.setRecoveryPending(user.id, false);
     // New recovery codes, shown in this response only (the old set, if any, dies).
     const step = await backup.enroll.begin(user, fctx);
     const codes: Pending = { ...step, id: 'generated', userId: user.id, attemptsLeft: 1, expiresAt: Date.now() + step.ttlSeconds * 1000 };

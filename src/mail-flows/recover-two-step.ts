@@ -20,6 +20,7 @@ import { checkedForm } from '../http/csrf.ts';
 import { fieldErrors, pageRenderer, type FieldErrors } from '../http/page.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import type { InteractionDeps } from '../interaction/context.ts';
+import { FactorError } from '../factors/types.ts';
 import { ThrottledError } from '../security/attempts.ts';
 import { normalizeEmail, type User } from '../store/users.ts';
 import { linkToken } from './mail-links.ts';
@@ -65,16 +66,26 @@ export function recoverTwoStepRoutes(deps: InteractionDeps): Router {
       const user = live && (await ownerOf(live));
       return user ? form(ctx, { token, email: user.email, errors: fieldErrors(parsed.error, t) }, 400) : deadLink(ctx);
     }
-    const link = await deps.store.codes.takeAttempt('two_step_reset', token, LINK_PASSWORD_TRIES);
-    const user = link && (await ownerOf(link));
+    const live = await deps.store.codes.peek('two_step_reset', token, LINK_PASSWORD_TRIES);
+    const user = live && (await ownerOf(live));
     if (!user) return deadLink(ctx);
     const meta = requestMeta(ctx);
     let ok: true | undefined;
+    let dead = false;
     try {
       // Not the end of a sign-in: a right password gives back its attempt but clears no earlier failures.
-      ok = await deps.attempts.withAttempts({ email: user.email, ip: ctx.ip }, async () =>
-        (await deps.hasher.verify(user.passwordHash, parsed.data.password)) || undefined, { resetOnSuccess: false });
+      ok = await deps.attempts.withAttempts({ email: user.email, ip: ctx.ip }, async () => {
+        // One of the link's tries, taken (one conditional write) once the failure limits let the attempt
+        // through and before the password is checked: a throttled attempt costs the owner no try.
+        const link = await deps.store.codes.takeAttempt('two_step_reset', token, LINK_PASSWORD_TRIES);
+        if (!link || link.userId !== user.id) {
+          dead = true;
+          throw new FactorError('expired');
+        }
+        return (await deps.hasher.verify(user.passwordHash, parsed.data.password)) || undefined;
+      }, { resetOnSuccess: false });
     } catch (err) {
+      if (dead) return deadLink(ctx);
       if (!(err instanceof ThrottledError)) throw err;
       return form(ctx, { token, email: user.email, errors: { password: err.respond(ctx, t) } }, 429);
     }

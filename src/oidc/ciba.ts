@@ -121,7 +121,7 @@ export function cibaFeature(deps: CibaDeps): CibaFeature {
       const user = await store.users.findByEmail(hint.trim());
       // The device lookup runs for an unknown address too, so the two answers take about as long.
       const devices = await store.pushDevices.listForUser(user?.id ?? '');
-      if (!user || user.status !== 'active' || !devices.some((d) => deviceLive(d))) return undefined;
+      if (!user || user.status !== 'active' || user.recoveryPendingAt || !devices.some((d) => deviceLive(d))) return undefined;
       return user.id;
     },
 

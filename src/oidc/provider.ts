@@ -94,7 +94,8 @@ export function createProvider({ config, store, render, log, jwks, push, geoip }
     },
     async findAccount(_ctx, sub) {
       const user = await store.users.findById(sub);
-      if (!user || user.status !== 'active') return undefined;
+      // A help-desk reset waiting for its mailed link (recoveryPendingAt): no token or userinfo for the account.
+      if (!user || user.status !== 'active' || user.recoveryPendingAt) return undefined;
       return { accountId: user.id, claims: async () => accountClaims(user) };
     },
     interactions: {

@@ -34,6 +34,8 @@ export interface User {
   status: UserStatus;
   verificationPreference: VerificationPreference;
   roles: string[];
+  /** A help-desk reset of a lost second factor waits for its mailed link: no sign-in completes meanwhile. */
+  recoveryPendingAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -52,7 +54,7 @@ interface Row {
   id: string; email: string; email_normalized: string; email_verified_at: Date | null; name: string | null;
   given_name: string | null; family_name: string | null; locale: string | null; language: string | null; phone_number: string | null;
   phone_verified_at: Date | null; address: Address | null; password_hash: string | null; status: UserStatus;
-  verification_preference: VerificationPreference; roles: string[]; created_at: Date; updated_at: Date;
+  verification_preference: VerificationPreference; roles: string[]; recovery_pending_at: Date | null; created_at: Date; updated_at: Date;
 }
 
 /** Case-insensitive identity of an email address. */
@@ -65,7 +67,8 @@ function toUser(r: Row): User {
     id: r.id, email: r.email, emailVerifiedAt: r.email_verified_at, name: r.name, givenName: r.given_name,
     familyName: r.family_name, locale: r.locale, language: r.language, phoneNumber: r.phone_number, phoneVerifiedAt: r.phone_verified_at,
     address: r.address, passwordHash: r.password_hash, status: r.status,
-    verificationPreference: r.verification_preference, roles: r.roles, createdAt: r.created_at, updatedAt: r.updated_at,
+    verificationPreference: r.verification_preference, roles: r.roles, recoveryPendingAt: r.recovery_pending_at ?? null,
+    createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
 
@@ -181,6 +184,10 @@ export function usersRepository(db: Db) {
       await db('users').where({ id }).andWhere((w) => w.whereNull('language').orWhereNot('language', language)).update({ language });
     },
 
+    /** A help-desk reset began (`true`) or its recovery made a new method (`false`). */
+    async setRecoveryPending(id: string, pending: boolean): Promise<void> {
+      await db('users').where({ id }).update({ recovery_pending_at: pending ? db.fn.now() : null, updated_at: db.fn.now() });
+    },
     async setStatus(id: string, status: UserStatus): Promise<void> {
       await db('users').where({ id }).update({ status, updated_at: db.fn.now() });
     },

@@ -179,6 +179,25 @@ describe('the help-desk reset of a lost second factor', () => {
   });
 
   describe('the recovery, end to end', () => {
+    it('until the mailed link made a new method, the password alone completes no sign-in, even with no second step left to ask for', async () => {
+      // No security question: once the app is removed, nothing but the password would be asked.
+      const user = await server.newUser('bypass');
+      await addTotp(store(), user.id, 'Old phone');
+      await addRecoveryCodes(store(), user.id);
+      await reset(user.email);
+      assert.deepEqual(await kinds(user.id), []);
+      // Someone with the phished password, who never sees the mailed link.
+      const attacker = new CookieClient(server.url);
+      const login = await attacker.follow((await rp.authorization({ scope: 'openid email' })).url);
+      const page = await attacker.submit(login, '/login', user);
+      assert.equal(page.status, 403, `no sign-in completes: ${page.status} at ${page.url}`);
+      assert.equal(page.stoppedAt, undefined, 'nothing goes back to the app');
+      assert.match(page.body, /Your help desk reset your two-step verification/);
+      const account = await attacker.follow('/account/security');
+      assert.ok(!account.url.includes('/account/security') || account.status !== 200, 'no account page');
+      assert.deepEqual(await kinds(user.id), [], 'and nothing was enrolled');
+    });
+
     it('reset -> signed out, refresh token refused -> mail -> wrong password (counted, link kept) -> password -> new app -> new codes -> sign-in at mfa with it; the link works once', async () => {
       const user = await server.newUser('lost');
       // Signed in to the app, with a refresh token, before the phone was lost.

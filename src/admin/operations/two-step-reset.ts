@@ -117,6 +117,9 @@ export async function resetTwoStep(services: Services, actor: Actor, ref: string
     const removing = chosen(await services.store.authenticators.listForUser(target.id), input.methods);
     await oneLinkMailAMinute(services, 'two-step-reset', target);
 
+    // First, so that whatever happens next, the password alone never completes a sign-in until the mailed
+    // link's recovery made a new method (even when nothing is left to ask for as a second step).
+    await services.store.users.setRecoveryPending(target.id, true);
     const sessions = await services.store.endAccountAccess(target.id, revokedGrantSeconds(services.config));
     await removeMethods(services.store, target.id, removing);
     // A change of address started in a session that has just ended must not finish now, and an earlier
