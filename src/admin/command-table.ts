@@ -184,12 +184,12 @@ export const COMMANDS = {
     summary: 'give a confidential client a new secret, printed once; the old one keeps working until the grace period ends, then stops',
     operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
     options: {
-      grace: { type: 'string', value: 'D', help: 'how long the old secret keeps working: 0, or a number with s, m, h or d, at most 30d (default: 24h; client_secret_jwt clients: 0 only)' },
+      grace: { type: 'string', value: 'D', help: 'how long the old secret keeps working: 0, or a number with s, m, h or d, at most 30d (default: 24h; a leaked secret: 0; client_secret_jwt clients: 0 only)' },
       ...JSON_OPTION,
     },
   },
   'clients disable': {
-    summary: 'disable a client: it gets invalid_client everywhere and its tokens stop working (inactive at introspection) until it is enabled again',
+    summary: 'disable a client: it gets invalid_client everywhere and its tokens stop working (inactive at introspection; a JWT access token a resource server checks itself lasts until it expires) until it is enabled again',
     operand: { name: 'CLIENT_ID', help: 'the client_id that "clients add" printed' },
     options: {},
   },

@@ -200,6 +200,11 @@ export async function revisedClient(
   }
   // The session setting goes with the URI: taking the URI away takes it too.
   if (changes.backchannelLogoutUri === null && changes.backchannelLogoutSessionRequired === undefined) delete input.backchannelLogoutSessionRequired;
+  // Grant types without CIBA take its delivery settings away (they would otherwise be refused as orphans).
+  if (Array.isArray(changes.grantTypes) && !changes.grantTypes.includes(CIBA_GRANT)) {
+    delete input.cibaMode;
+    delete input.cibaNotificationEndpoint;
+  }
   if (changes.authMethod !== undefined && (changes.authMethod === 'none') !== (stored.secret === undefined)) {
     throw new AppError('client.invalid', 400, stored.secret === undefined
       ? 'a public client has no secret, so its auth method stays none: register a confidential client instead'

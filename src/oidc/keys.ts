@@ -43,7 +43,8 @@ export async function ensureSigningKeys(store: Store, config: Config): Promise<K
 /** How long a retired key must stay published: the longest lifetime of anything it may have signed. */
 export function publicationWindow(config: Config): number {
   const resourceTtls = Object.values(config.resources).map((r) => r.accessTokenTTL ?? config.ttl.accessToken);
-  return Math.max(config.ttl.idToken, config.ttl.accessToken, config.ttl.clientCredentials, ...resourceTtls) + 300;
+  // Other instances may go on signing with a retired key until they next refresh their keys (refreshSeconds).
+  return Math.max(config.ttl.idToken, config.ttl.accessToken, config.ttl.clientCredentials, ...resourceTtls) + config.keys.refreshSeconds + 300;
 }
 
 export async function rotateSigningKeys(store: Store, config: Config, algs: readonly KeyAlg[] = config.keys.algorithms): Promise<string[]> {

@@ -156,6 +156,13 @@ describe('editing a client', () => {
     }
   });
 
+  it('takes the CIBA grant away with its delivery settings', async () => {
+    const client = await addClient(services(), cli, { name: 'Help desk', grantTypes: ['urn:openid:params:grant-type:ciba'], cibaMode: 'poll' });
+    const edited = await updateClient(services(), cli, client.clientId, { grantTypes: ['client_credentials'] });
+    assert.deepEqual(edited.metadata.grant_types, ['client_credentials']);
+    assert.equal(edited.metadata.backchannel_token_delivery_mode, undefined, 'no CIBA mode is left behind');
+  });
+
   it('refuses an invalid edit with the very words of registration, and changes nothing', async () => {
     const client = await a.addClient({ name: 'Strict', redirectUris: [OLD] });
     const before = await services().store.clients.find(client.clientId);
