@@ -11,7 +11,7 @@ import { backupFactor, factorContext, factorFor, isPossession, isStepKind, needi
 import { isStep, type Authenticator, type Factor, type Pending, type Step, type StepKind } from '../factors/types.ts';
 import { LABEL_MAX } from '../factors/common.ts';
 import { runPending } from '../factors/pending.ts';
-import { removeMethods, takesLastPossession } from '../factors/removal.ts';
+import { outOfUseAmong, removeMethods, takesLastPossession } from '../factors/removal.ts';
 import { hereOf } from '../security/device.ts';
 import { ACR, rank } from '../security/level.ts';
 import type { PendingRow } from '../store/pending-steps.ts';
@@ -194,7 +194,9 @@ async function remove(deps: AccountDeps, ctx: AccountContext, targets: Authentic
   // A method others need stays while they exist.
   const needed = (a: Authenticator) => isStepKind(a.kind) && rest.some((r) => needing(a.kind as StepKind).some((f) => f.kind === r.kind && !f.backsUp));
   if (targets.some(needed)) return t('account.twoStep.questionNeeded');
-  if (takesLastPossession(all, targets)) {
+  // A method that cannot be used now (a phone whose app signed out) is no method to keep the rules with.
+  const outOfUse = await outOfUseAmong(rest, factorContext(deps));
+  if (takesLastPossession(all.filter((a) => !outOfUse.has(a.id)), targets)) {
     if (user.verificationPreference === 'always') return t('account.twoStep.neededByPreference');
     const apps = await appsNeedingMfa(deps, user);
     if (apps.length) return t('account.twoStep.neededByApps', { apps: apps.join(', ') });

@@ -133,6 +133,13 @@ export const push: Factor<'push', PushInput> = {
     }));
   },
 
+  async outOfUse(methods, ctx) {
+    const userId = methods[0]?.userId;
+    const devices = userId ? await devicesOf(userId, ctx) : new Map<string, PushDevice>();
+    const now = ctx.now();
+    return new Set(methods.filter((a) => !devices.has(a.id) || !deviceLive(devices.get(a.id)!, now)).map((a) => a.id));
+  },
+
   async renamed(a, label, ctx) {
     await ctx.store.pushDevices.rename(a.userId, a.id, label);
   },

@@ -6,7 +6,7 @@
  */
 import type { Store } from '../store/index.ts';
 import { backupFactor, factorFor, isPossession, isStepKind } from './index.ts';
-import type { Authenticator, Factor } from './types.ts';
+import type { Authenticator, Factor, FactorContext } from './types.ts';
 
 /** A method that gives mfa with the password (not the security question, not the recovery codes). */
 export const isPossessionMethod = (a: Pick<Authenticator, 'kind'>) => isStepKind(a.kind) && isPossession(factorFor(a.kind) as Factor);
@@ -29,4 +29,16 @@ export async function removeMethods(store: Store, userId: string, targets: reado
   await store.authenticators.removeKind(userId, backup.kind);
   await store.codes.replaceSet('recovery_code', userId, [], 1);
   return { backupRemoved: true };
+}
+
+/** The ids of the user's methods that cannot be used now, by their factors' say (factors/types.ts `outOfUse`). */
+export async function outOfUseAmong(all: readonly Authenticator[], ctx: FactorContext): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const kind of new Set(all.map((a) => a.kind))) {
+    if (!isStepKind(kind)) continue;
+    const factor = factorFor(kind) as Factor;
+    if (!factor.outOfUse) continue;
+    for (const id of await factor.outOfUse(all.filter((a) => a.kind === kind), ctx)) out.add(id);
+  }
+  return out;
 }

@@ -180,6 +180,11 @@ export interface Factor<K extends StepKind = StepKind, Input = unknown> {
   };
   /** Sends the SMS, picks the question, …; throws FactorError('unavailable') when it cannot work now. */
   challenge(user: User, a: Authenticator, ctx: FactorContext): Promise<Step<K>>;
+  /**
+   * Of the user's methods of this kind, the ids of those that cannot be used now (a phone whose app signed
+   * out): they do not count as the method a rule needs (the last one "verify at every sign-in" keeps).
+   */
+  outOfUse?(methods: readonly Authenticator[], ctx: FactorContext): Promise<Set<string>>;
   /** After the challenge is stored (a phone prompt is sent once it exists for the phone to fetch). */
   challenged?(user: User, p: Pending<K>, ctx: FactorContext): Promise<void>;
   /** Throws FactorError on any failure. */

@@ -14,6 +14,8 @@ import { numberOf, pairPhone, promptsOf, PUSH_TEST_CONFIG, userWithPhone, vapidP
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { addQuestion, addTotp, failureCount, recoveryCodesOn } from '../helpers/two-step.ts';
+import { factorContext } from '../../src/factors/index.ts';
+import { outOfUseAmong, takesLastPossession } from '../../src/factors/removal.ts';
 
 const MFA = 'urn:latchkey:acr:mfa';
 const REDIRECT = 'http://localhost:9999/cb';
@@ -369,5 +371,21 @@ describe('the pages of mobile app prompts', () => {
       assert.equal(asked.status, 400, 'asking for it anyway is refused with the reason');
       assert.match(asked.body, /Your phone app is signed out/);
     });
+  });
+  it('a phone whose app signed out is no method to keep: the last usable authenticator app cannot go under "verify at every sign-in"', async () => {
+    const user = await userWithPhone(server, 'keep-', { push });
+    const app = await addTotp(s().store, user.id, 'Authenticator');
+    const fctx = factorContext(s());
+    const removable = async () => {
+      const all = await s().store.authenticators.listForUser(user.id);
+      const targets = all.filter((a) => a.id === app.id);
+      const outOfUse = await outOfUseAmong(all.filter((a) => a.id !== app.id), fctx);
+      return !takesLastPossession(all.filter((a) => !outOfUse.has(a.id)), targets);
+    };
+    assert.equal(await removable(), true, 'while the phone gets prompts, the app may go');
+    await s().store.pushDevices.signOut(user.phone.id);
+    assert.equal(await removable(), false, 'once the phone signed out, the app is the last usable method');
+    assert.equal(takesLastPossession(await s().store.authenticators.listForUser(user.id), [(await s().store.authenticators.find(user.id, app.id))!]), false,
+      'the recovery codes still see the phone (they back it up until it is removed)');
   });
 });
