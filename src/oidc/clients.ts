@@ -5,6 +5,7 @@
  * and sealed at rest.
  */
 import { randomBytes } from 'node:crypto';
+import { operandSafeId } from './ids.ts';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
@@ -244,8 +245,11 @@ async function validated(
 /** A new secret for a confidential client: 32 random bytes, base64url. */
 export const newClientSecret = (): string => randomBytes(32).toString('base64url');
 
+/** A new client_id: 128 random bits (oidc/ids.ts: never read as a CLI option). */
+export const newClientId = (): string => operandSafeId(16);
+
 export async function registerClient(store: Store, provider: Provider, raw: ClientInput): Promise<RegisteredClient> {
-  const clientId = randomBytes(16).toString('base64url');
+  const clientId = newClientId();
   const { name, metadata, secret } = await validated(store, provider, raw, clientId,
     (m) => (m.token_endpoint_auth_method === 'none' ? undefined : newClientSecret()));
   await store.clients.insert({ clientId, name, metadata, ...(secret ? { secret } : {}) });

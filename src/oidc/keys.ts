@@ -2,8 +2,9 @@
  * Signing keys: generated on first start, sealed at rest, rotated by `latchkey keys rotate`.
  * A rotated-out key stays in the JWKS until every token it signed has expired.
  */
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Config } from '../config.ts';
+import { operandSafeId } from './ids.ts';
 import type { Store } from '../store/index.ts';
 import type { JsonWebKey, KeyAlg } from '../store/signing-keys.ts';
 
@@ -20,7 +21,7 @@ export function generateKey(alg: KeyAlg): { publicJwk: JsonWebKey; privateJwk: J
       pair = generateKeyPairSync('ed25519');
       break;
   }
-  const kid = randomBytes(12).toString('base64url');
+  const kid = operandSafeId(12);
   const meta = { kid, alg, use: 'sig' };
   return {
     publicJwk: { ...pair.publicKey.export({ format: 'jwk' }), ...meta },
