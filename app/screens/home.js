@@ -144,22 +144,28 @@ export async function homeScreen(app) {
     notPaired(t('signedOut'));
   });
   view.update(device, null);
+  // An answer that arrives after the person moved to another screen (a tapped notification opened a prompt)
+  // must not draw this one over it.
+  let stopped = false;
   poller = poll(async () => {
     try {
       const answer = await listPrompts();
+      if (stopped) return;
       setAlert(view.status, '');
       device = (await updateDevice({ name: answer.device.name, state: answer.device.state })) ?? device;
       view.update(device, answer.prompts ?? []);
       device = (await keepSubscription(await app.registration(), device, answer.vapidPublicKey).catch(() => device)) ?? device;
     } catch (err) {
+      if (stopped) return;
       if (!isUnpaired(err)) return setAlert(view.status, errorText(err));
       poller.stop();
       await forgetLocally(await app.registration());
-      notPaired(t('removed'));
+      if (!stopped) notPaired(t('removed'));
     }
   }, POLL_MS);
   app.onPush = () => poller.now();
   return () => {
+    stopped = true;
     poller.stop();
     app.onPush = null;
   };
