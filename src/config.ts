@@ -137,6 +137,18 @@ export const configSchema = z.strictObject({
     /** Changing the email, the password or two-step verification needs a sign-in at most this many seconds old. */
     recentAuthSeconds: z.number().int().min(1).max(86400, 'must be at most 86400 (a day)'),
   }),
+  console: z.strictObject({
+    /** The admin console's session ends after this long without a request. */
+    idleSeconds: z.number().int().min(60).max(86400),
+    /** …and this long after its sign-in, whatever happens. */
+    absoluteSeconds: z.number().int().min(300).max(7 * 86400),
+    /** A sensitive action (a two-step reset, deleting a user, granting a role, keys, a client secret) needs a sign-in at most this old. */
+    stepUpSeconds: z.number().int().min(30).max(3600),
+  }).refine((c) => c.idleSeconds <= c.absoluteSeconds, { message: 'idleSeconds must not exceed absoluteSeconds', path: ['idleSeconds'] }),
+  adminApi: z.strictObject({
+    /** Lifetime of an access token for the admin REST API (resource <issuer>/admin/api). */
+    tokenSeconds: z.number().int().min(30).max(3600),
+  }),
   twoStep: z.strictObject({
     /** How long a sign-in may wait on its second step, and an enrolment on its confirmation. */
     stepTtlSeconds: z.number().int().min(60).max(3600),
@@ -283,6 +295,9 @@ const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolea
   ['LATCHKEY_WEBAUTHN_RP_ID', 'webauthn.rpId', 'string'],
   ['LATCHKEY_WEBAUTHN_ORIGINS', 'webauthn.origins', 'list'],
   ['LATCHKEY_AUDIT_RETENTION_DAYS', 'audit.retentionDays', 'number'],
+  ['LATCHKEY_CONSOLE_IDLE_SECONDS', 'console.idleSeconds', 'number'],
+  ['LATCHKEY_CONSOLE_ABSOLUTE_SECONDS', 'console.absoluteSeconds', 'number'],
+  ['LATCHKEY_CONSOLE_STEP_UP_SECONDS', 'console.stepUpSeconds', 'number'],
 ];
 
 export interface LoadOptions {
