@@ -3,6 +3,7 @@
  * what is enabled here; implicit flows, the password grant and `alg: none` are off.
  */
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { ADMIN_API_SCOPES, adminApiAlg, adminApiResource, STEP_UP_ACTION_PARAM } from './admin-api.ts';
 import type { Config } from '../config.ts';
 import type { Render } from '../http/render.ts';
 import { preferUiLocales, supportedLanguages } from '../i18n.ts';
@@ -56,7 +57,9 @@ export function createProvider({ config, store, render, log, jwks, push, geoip }
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     acrValues: [...LEVELS],
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', ...resourceScopes],
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', ...resourceScopes, ...ADMIN_API_SCOPES],
+    // The admin console's step-up names the action it is for (interaction pages show it for the console only).
+    extraParams: [STEP_UP_ACTION_PARAM],
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])),
     responseTypes: ['code'],
     clientDefaults: {
@@ -169,6 +172,12 @@ export function createProvider({ config, store, render, log, jwks, push, geoip }
         defaultResource: () => undefined as unknown as string,
         useGrantedResource: () => true,
         async getResourceServerInfo(_ctx, indicator) {
+          if (indicator === adminApiResource(config)) {
+            return {
+              scope: ADMIN_API_SCOPES.join(' '), audience: indicator, accessTokenTTL: config.adminApi.tokenSeconds,
+              accessTokenFormat: 'jwt', jwt: { sign: { alg: adminApiAlg(config) } },
+            };
+          }
           const server = config.resources[indicator];
           if (!server) throw new errors.InvalidTarget('unknown resource indicator');
           return {
