@@ -8,6 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import { accountRoutes } from './account/routes.ts';
+import { adminApiRoutes } from './admin/api/routes.ts';
+import { consoleRoutes } from './console/routes.ts';
 import { setupRoutes } from './admin/setup.ts';
 import { assets } from './http/assets.ts';
 import { csrf } from './http/csrf.ts';
@@ -81,6 +83,9 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(recoverTwoStepRoutes(deps).routes())
     .use(recoverEnrolRoutes(deps).routes())
     .use(accountRoutes(deps).routes())
+    // The REST API before the console: both live under /admin.
+    .use(adminApiRoutes(deps).routes())
+    .use(consoleRoutes(deps).routes())
     .use(postToGet(['/auth', '/session/end']))
     .use(async function protocol(ctx) {
       const provider = providers.current();
