@@ -234,6 +234,10 @@ export const COMMANDS = {
     summary: 'check the audit log\'s hash chain from its anchor to its last row and report the first broken row (exit status 1)',
     options: { ...JSON_OPTION },
   },
+  'admin break-glass': {
+    summary: 'when every administrator is locked out: print a single-use link (15 minutes) that creates a new administrator account for you, the operator of this machine (audited; earlier setup links stop working)',
+    options: { ...JSON_OPTION },
+  },
 } as const satisfies CommandTable;
 
 export type CommandName = keyof typeof COMMANDS;

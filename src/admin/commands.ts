@@ -12,6 +12,7 @@ import { COMMANDS, readCommandLine, type CommandName, type CommandResult } from 
 import { OperationError, type Actor } from './operations/actor.ts';
 import { exportAudit, verifyAudit } from './operations/audit.ts';
 import { audited } from './operations/audited.ts';
+import { breakGlass } from './operations/break-glass.ts';
 import { authorize } from './operations/permissions.ts';
 import { addClient, disableClient, enableClient, listClients, removeClient, rotateClientSecret, updateClient } from './operations/clients.ts';
 import { listKeys, retireKey, rotateKeys, rotateVapidKey } from './operations/keys.ts';
@@ -272,6 +273,14 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
       print(`audit log intact: ${report.checked} row(s) verified, ${report.anchorSeq ? `from the anchor (row ${report.anchorSeq}, the last one purged)` : 'from the first row'} to row ${report.headSeq}`);
     } else print(`audit log broken at row ${report.seq}: ${report.message}`);
     if (!report.ok) exit(1);
+  },
+
+  async 'admin break-glass'({ values }, services, _io, { print, json, actor }) {
+    const { link, expiresAt } = await breakGlass(services, actor);
+    if (values.json) return json({ link, expiresAt: iso(expiresAt) });
+    print(`Open this single-use link within 15 minutes (until ${iso(expiresAt)}) to create an administrator account:`);
+    print(`  ${link}`);
+    print('The console will ask the new account to set up a second factor. Every use is in the audit log.');
   },
 };
 

@@ -40,19 +40,24 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
   const page = pageRenderer(render, csrf);
   const { t } = render;
   const gone = () => new AppError('setup.link_invalid', 404, 'This setup link has expired or was already used. Restart Latchkey for a new one, or add an administrator with the command-line tool (users add --admin).');
-  const form = (ctx: Context, vars: { token: string; name?: string; email?: string; errors?: FieldErrors }, status = 200) =>
+  const form = (ctx: Context, vars: { token: string; breakGlass: boolean; name?: string; email?: string; errors?: FieldErrors }, status = 200) =>
     page(ctx, 'admin/setup.njk', vars, status);
+  // The first start's link, or a break-glass link from `latchkey admin break-glass` (operations/break-glass.ts).
+  const linkOf = async (token: string) => {
+    const code = token ? await services.store.codes.peek('admin_setup', token) : undefined;
+    if (!code) throw gone();
+    return { breakGlass: code.data?.breakGlass === true };
+  };
 
   router.get('/setup', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
-    if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
-    form(ctx, { token });
+    form(ctx, { token, ...(await linkOf(token)) });
   });
 
   router.post('/setup', checked, async (ctx) => {
     const raw = ctx.state.form as Record<string, string>;
     const token = raw.token ?? '';
-    if (!token || !(await services.store.codes.peek('admin_setup', token))) throw gone();
+    const { breakGlass } = await linkOf(token);
     // Every problem at once, each next to its field; what was typed comes back, except the password.
     const parsed = setupForm.safeParse(raw);
     const errors = parsed.success ? {} : fieldErrors(parsed.error, t);
@@ -60,7 +65,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
       const problem = passwordProblem(raw.password ?? '', { email: raw.email, name: raw.name });
       if (problem) errors.password = t(problem.key, problem.vars);
     }
-    const again = (errs: FieldErrors) => form(ctx, { token, name: echo(raw.name, NAME_MAX), email: echo(raw.email, EMAIL_MAX), errors: errs }, 400);
+    const again = (errs: FieldErrors) => form(ctx, { token, breakGlass, name: echo(raw.name, NAME_MAX), email: echo(raw.email, EMAIL_MAX), errors: errs }, 400);
     if (!parsed.success || errors.password) return again(errors);
     const { email, name, password } = parsed.data;
     let user;
@@ -77,7 +82,7 @@ export function setupRoutes(services: Services, render: Render, csrf: Csrf): Rou
     const meta = requestMeta(ctx);
     const made = user;
     await audited(services, { via: 'console', userId: made.id, roles: made.roles.filter(isRole), ...meta, requestId: ctx.state.requestId as string | undefined }, {
-      action: 'setup.first_admin',
+      action: breakGlass ? 'setup.break_glass_admin' : 'setup.first_admin',
       target: { type: 'user', id: made.id },
       outcome: () => ({ after: { id: made.id, email: made.email, name: made.name, roles: made.roles }, event: { type: 'admin.setup', userId: made.id, ...meta } }),
     }, async () => made);
