@@ -140,6 +140,10 @@ export const COMMANDS = {
       'id-token-alg': { type: 'string', value: 'A', help: 'ID token signing algorithm, one of RS256, ES256, EdDSA (default: RS256)' },
       'minimum-acr': { type: 'string', value: 'L', help: 'the lowest level the client accepts, one of urn:latchkey:acr:1fa, urn:latchkey:acr:mfa, phr' },
       'resource-server': { type: 'boolean', help: 'an API that may introspect tokens issued to other clients (confidential clients only)' },
+      scope: {
+        type: 'string', multiple: true, value: 'S',
+        help: 'the scopes it may ask for (default: any; the admin REST API honours only the admin:… scopes listed here), such as "admin:users.read admin:keys" for a client of that API (its only grant type client_credentials): admin:users.read, admin:users.write, admin:clients, admin:keys, admin:audit.read',
+      },
       ...JSON_OPTION,
     },
   },
@@ -173,6 +177,7 @@ export const COMMANDS = {
       'logo-uri': { type: 'string', value: 'U', help: 'the application\'s logo (https, or http on loopback)' },
       'backchannel-logout-uri': { type: 'string', value: 'U', help: 'where logout tokens are posted (back-channel logout)' },
       'backchannel-logout-session': { type: 'string', value: 'YN', help: 'yes (the default with a back-channel logout URI): logout tokens carry the session (sid); no: only the user' },
+      scope: { type: 'string', multiple: true, value: 'S', help: 'the new list of scopes it may ask for (the admin API\'s: admin:users.read, admin:users.write, admin:clients, admin:keys, admin:audit.read)' },
       unset: {
         type: 'string', multiple: true, value: 'S',
         help: 'take a setting away, one of minimum-acr, logo-uri, backchannel-logout-uri, post-logout-redirect-uri',

@@ -165,6 +165,7 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
       ...(values['minimum-acr'] ? { minimumAcr: values['minimum-acr'] as never } : {}),
       ...(values['ciba-mode'] ? { cibaMode: values['ciba-mode'] as never } : {}),
       ...(values['ciba-notification-endpoint'] ? { cibaNotificationEndpoint: values['ciba-notification-endpoint'] } : {}),
+      ...(values.scope ? { scopes: scopeList(values.scope) } : {}),
     });
     if (values.json) return json({ client_id: client.clientId, client_secret: client.clientSecret ?? null, ...client.metadata });
     print(`client_id:     ${client.clientId}`);
@@ -206,6 +207,7 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
       logoUri: unset.has('logo-uri') ? null : values['logo-uri'],
       backchannelLogoutUri: unset.has('backchannel-logout-uri') ? null : values['backchannel-logout-uri'],
       backchannelLogoutSessionRequired: yesNo(values['backchannel-logout-session'], 'backchannel-logout-session'),
+      scopes: values.scope && scopeList(values.scope),
     });
     if (values.json) return json({ client_id: client.clientId, ...client.metadata, disabled_at: client.disabledAt && iso(client.disabledAt) });
     print(`updated client ${client.clientId} (${client.name}); running servers use it at once`);
@@ -286,6 +288,11 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
 
 /** What `clients update --unset` takes away. */
 const UNSETTABLE = ['minimum-acr', 'logo-uri', 'backchannel-logout-uri', 'post-logout-redirect-uri'] as const satisfies readonly (keyof (typeof COMMANDS)['clients update']['options'])[];
+
+/** `--scope`: each value one scope or several separated by spaces ("admin:users.read admin:keys"). */
+function scopeList(values: readonly string[]): string[] {
+  return values.flatMap((v) => v.split(/\s+/)).filter(Boolean);
+}
 
 function yesNo(value: string | undefined, flag: string): boolean | undefined {
   if (value === undefined) return undefined;

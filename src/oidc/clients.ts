@@ -5,6 +5,7 @@
  * and sealed at rest.
  */
 import { randomBytes } from 'node:crypto';
+import { ADMIN_API_SCOPES } from './admin-api.ts';
 import { operandSafeId } from './ids.ts';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
@@ -53,6 +54,10 @@ export function notificationEndpointProblem(value: string): string | undefined {
   return undefined;
 }
 
+/** A scope token (RFC 6749 §3.3). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,100}$/;
+const isAdminApiScope = (s: string) => (ADMIN_API_SCOPES as readonly string[]).includes(s);
+
 const redirectUri = z.string().superRefine((v, ctx) => {
   const problem = redirectUriProblem(v);
   if (problem) ctx.addIssue({ code: 'custom', message: `${v} ${problem}` });
@@ -85,6 +90,12 @@ export const clientInput = z
       const problem = notificationEndpointProblem(v);
       if (problem) ctx.addIssue({ code: 'custom', message: `${v} ${problem}` });
     }).optional(),
+    /**
+     * The scopes the client may ask for (oidc-provider's `scope` metadata: an allow list of the scopes the
+     * provider knows; without it, any). The admin API's scopes (`admin:…`) are given only this way, and
+     * only to a client whose one grant is client_credentials.
+     */
+    scopes: z.array(z.string().regex(SCOPE_TOKEN, 'a scope is one token of printable characters, no spaces or quotes')).max(50).optional(),
   })
   .superRefine((c, ctx) => {
     if (c.resourceServer && c.public) ctx.addIssue({ code: 'custom', message: 'a resource server must authenticate: not --public' });
@@ -117,6 +128,9 @@ export const clientInput = z
     } else if (c.cibaMode || c.cibaNotificationEndpoint) {
       ctx.addIssue({ code: 'custom', message: `--ciba-mode and --ciba-notification-endpoint need --grant-type ${CIBA_GRANT}` });
     }
+    if (c.scopes?.some(isAdminApiScope) && (grants.length !== 1 || grants[0] !== 'client_credentials')) {
+      ctx.addIssue({ code: 'custom', message: 'the admin API\'s scopes (admin:…) are for a client whose only grant type is client_credentials' });
+    }
   });
 
 export type ClientInput = z.input<typeof clientInput>;
@@ -147,6 +161,7 @@ export function toMetadata(input: z.output<typeof clientInput>): Record<string, 
     ...(input.resourceServer ? { resource_server: true } : {}),
     ...(input.pkce ? {} : { pkce_optional: true }),
     ...(input.firstParty ? { first_party: true } : {}),
+    ...(input.scopes?.length ? { scope: [...new Set(input.scopes)].join(' ') } : {}),
     ...(grantTypes.includes(CIBA_GRANT) ? {
       backchannel_token_delivery_mode: input.cibaMode,
       ...(input.cibaNotificationEndpoint ? { backchannel_client_notification_endpoint: input.cibaNotificationEndpoint } : {}),
@@ -177,13 +192,14 @@ export function inputOf(name: string, m: Record<string, unknown>): ClientInput {
     ...present('logoUri', str(m.logo_uri)),
     ...present('cibaMode', str(m.backchannel_token_delivery_mode) as (typeof CIBA_MODES)[number] | undefined),
     ...present('cibaNotificationEndpoint', str(m.backchannel_client_notification_endpoint)),
+    ...present('scopes', str(m.scope)?.split(' ')),
   };
 }
 
 /** What an edit may change; null takes an optional setting away. Anything left out stays as it is. */
 export type ClientChanges = Partial<Pick<ClientInput,
   'name' | 'redirectUris' | 'postLogoutRedirectUris' | 'grantTypes' | 'authMethod' | 'idTokenAlg' | 'firstParty' | 'backchannelLogoutSessionRequired'
->> & { minimumAcr?: ClientInput['minimumAcr'] | null; logoUri?: string | null; backchannelLogoutUri?: string | null };
+>> & { minimumAcr?: ClientInput['minimumAcr'] | null; logoUri?: string | null; backchannelLogoutUri?: string | null; scopes?: string[] | null };
 
 /**
  * The client's metadata after `changes`, validated exactly as a registration is (the same schema, then

@@ -171,10 +171,14 @@ export function createProvider({ config, store, render, log, jwks, push, geoip }
         enabled: true,
         defaultResource: () => undefined as unknown as string,
         useGrantedResource: () => true,
-        async getResourceServerInfo(_ctx, indicator) {
+        async getResourceServerInfo(_ctx, indicator, client) {
           if (indicator === adminApiResource(config)) {
+            // Only the admin scopes the client was registered for (`clients add --scope`); none: no token at all.
+            const registered = new Set(String(client.metadata().scope ?? '').split(' '));
+            const scope = ADMIN_API_SCOPES.filter((s) => registered.has(s)).join(' ');
+            if (!scope) throw new errors.InvalidTarget('this client is not registered for the admin API');
             return {
-              scope: ADMIN_API_SCOPES.join(' '), audience: indicator, accessTokenTTL: config.adminApi.tokenSeconds,
+              scope, audience: indicator, accessTokenTTL: config.adminApi.tokenSeconds,
               accessTokenFormat: 'jwt', jwt: { sign: { alg: adminApiAlg(config) } },
             };
           }

@@ -5,18 +5,29 @@
  */
 import type { AuditEntry } from '../../audit/chain.ts';
 import { AppError } from '../../errors.ts';
+import type { AdminApiScope } from '../../oidc/admin-api.ts';
 import type { Role } from '../../store/users.ts';
 
 /**
+ * A client calling the REST API. `clientId` is null only on the audit row of a request refused before any
+ * client was known (a token that did not verify: src/admin/api/refusals.ts). What it may do: the scopes
+ * of its access token (permissions.ts maps them to permissions), or, for a caller in the server's own
+ * process acting for a client (the operations' tests), console roles; either way an API client never
+ * grants roles and never changes an account that holds one.
+ */
+export type ApiActor = { via: 'api'; clientId: string | null; ip: string; userAgent: string | null; requestId?: string }
+  & ({ scopes: readonly AdminApiScope[] } | { roles: readonly Role[] });
+
+/**
  * `roles`: what the actor may do (permissions.ts). The CLI runs on the server's machine with its
- * configuration: its operator is an administrator. The console's are the signed-in user's roles; the API's
- * those its client was given.
+ * configuration: its operator is an administrator. The console's are the signed-in user's roles; the
+ * API's are its token's scopes (ApiActor).
  */
 export type Actor =
   | { via: 'cli'; requestId?: string }
   // `acr`: the level of the administrator's console sign-in, recorded with each action.
   | { via: 'console'; userId: string; roles: readonly Role[]; ip: string; userAgent: string | null; acr?: string; requestId?: string }
-  | { via: 'api'; clientId: string; roles: readonly Role[]; ip: string; userAgent: string | null; requestId?: string };
+  | ApiActor;
 
 /** What an event records of the actor: `via`, and the administrator or client and address when there is one. */
 export function actorFields(actor: Actor): { ip?: string; userAgent?: string | null; details: Record<string, unknown> } {

@@ -1,8 +1,9 @@
 /**
- * The audit log, as administrators read and check it: an export (filtered, streamed a chunk at a time) and
- * the verification of its hash chain. Both leave their own row, like every operation.
+ * The audit log, as administrators read and check it: a list a page at a time (newest first, by keyset),
+ * an export (filtered, streamed a chunk at a time) and the verification of its hash chain. Each leaves its
+ * own row, like every operation.
  */
-import type { AuditActorType, AuditResult } from '../../audit/chain.ts';
+import type { AuditActorType, AuditResult, AuditRow } from '../../audit/chain.ts';
 import { EXPORT_FORMATS, exportText, type ExportFormat } from '../../audit/export.ts';
 import { verifyChain, type ChainReport } from '../../audit/verify.ts';
 import type { Services } from '../../services.ts';
@@ -68,6 +69,66 @@ export function auditQuery(input: AuditQueryInput): AuditQuery {
 function split(value: string): [string | undefined, string] {
   const m = /^([a-z_]+):(.*)$/.exec(value);
   return m ? [m[1]!, m[2]!] : [undefined, value];
+}
+
+export interface AuditListInput extends Omit<AuditQueryInput, 'format'> {
+  /** Rows per page, 1 to 100 (50 when absent); a number, or its digits as a query string has them. */
+  limit?: number | string | undefined;
+  /** The `nextCursor` of the page before; absent for the newest rows. */
+  cursor?: string | undefined;
+}
+
+export interface AuditList {
+  /** Newest first. */
+  items: AuditRow[];
+  /** Opaque; pass it back for the older rows. Null on the last page. */
+  nextCursor: string | null;
+}
+
+const LIST_LIMIT = { min: 1, max: 100, default: 50 } as const;
+const CURSOR = /^s([1-9]\d{0,15})$/;
+
+function listLimit(value: number | string | undefined): number {
+  if (value === undefined || value === '') return LIST_LIMIT.default;
+  const n = typeof value === 'number' ? value : /^\d{1,4}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < LIST_LIMIT.min || n > LIST_LIMIT.max) {
+    throw new OperationError('audit.limit_invalid', `limit must be a whole number from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}`, 400, 'limit');
+  }
+  return n;
+}
+
+/** A cursor names the last row of a page (its seq) in a form callers do not build themselves. */
+function encodeCursor(seq: number): string {
+  return Buffer.from(`s${seq}`).toString('base64url');
+}
+
+function decodeCursor(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const m = /^[A-Za-z0-9_-]{1,32}$/.test(value) ? CURSOR.exec(Buffer.from(value, 'base64url').toString('latin1')) : null;
+  if (!m) throw new OperationError('audit.cursor_invalid', 'cursor is not one this list gave out', 400, 'cursor');
+  return Number(m[1]);
+}
+
+/**
+ * One page of the rows that match, newest first. The keyset is the row's seq: a page holds the rows below
+ * the cursor's, so rows appended meanwhile never shift the older pages (they come first on a new list).
+ */
+export async function listAudit(services: Services, actor: Actor, input: AuditListInput): Promise<AuditList> {
+  const done = await audited(services, actor, {
+    action: 'audit.list',
+    target: { type: 'audit_log' },
+    outcome: ({ filter, list }) => ({ after: { filter, cursor: input.cursor ?? null, rows: list.items.length } }),
+  }, async () => {
+    authorize(actor, 'audit.read');
+    const { filter } = auditQuery({ ...input, format: undefined });
+    const limit = listLimit(input.limit);
+    const cursor = decodeCursor(input.cursor);
+    const rows = await services.store.audit.page(filter, { order: 'desc', cursor, limit: limit + 1 });
+    const items = rows.slice(0, limit);
+    const list: AuditList = { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!.seq) : null };
+    return { filter, list };
+  });
+  return done.list;
 }
 
 /**

@@ -1,10 +1,13 @@
 /**
  * What each console role may do, checked by every operation (inside `audited`, so a refusal is in the
  * audit log): `admin` everything; `helpdesk` users, but never an account that holds a role, and never roles;
- * `auditor` reading only, the audit log included. The CLI's operator is an administrator.
+ * `auditor` reading only, the audit log included. The CLI's operator is an administrator. A client of the
+ * REST API may do what its token's scopes allow (SCOPE_PERMISSIONS), never grant a role, and, like the
+ * help desk, never change an account that holds one (reading it is fine).
  */
+import type { AdminApiScope } from '../../oidc/admin-api.ts';
 import type { Role } from '../../store/users.ts';
-import { OperationError, type Actor } from './actor.ts';
+import { OperationError, type Actor, type ApiActor } from './actor.ts';
 
 export type Permission =
   | 'users.read' | 'users.write' | 'roles.grant'
@@ -18,22 +21,57 @@ const ALLOWED: { readonly [R in Role]: (p: Permission) => boolean } = {
   auditor: (p) => READS.includes(p),
 };
 
+/** What each scope of the admin API's tokens allows. No scope grants roles or migrates the database. */
+export const SCOPE_PERMISSIONS: { readonly [S in AdminApiScope]: readonly Permission[] } = {
+  'admin:users.read': ['users.read'],
+  'admin:users.write': ['users.read', 'users.write'],
+  'admin:clients': ['clients.read', 'clients.write'],
+  'admin:keys': ['keys.read', 'keys.write'],
+  'admin:audit.read': ['audit.read'],
+};
+
+/** The scopes that give `permission` (a 403's challenge and the OpenAPI document name them). */
+export const scopesGranting = (permission: Permission): AdminApiScope[] =>
+  (Object.keys(SCOPE_PERMISSIONS) as AdminApiScope[]).filter((scope) => SCOPE_PERMISSIONS[scope].includes(permission));
+
+/** Never an API client's, whatever its scopes or roles. */
+const NEVER_API: readonly Permission[] = ['roles.grant', 'database.migrate'];
+
 export function rolesOf(actor: Actor): readonly Role[] {
-  return actor.via === 'cli' ? ['admin'] : actor.roles;
+  if (actor.via === 'cli') return ['admin'];
+  return 'roles' in actor ? actor.roles : [];
+}
+
+/** Whether the actor's roles (or an API client's scopes) allow `permission`, on no particular user. */
+export function allows(actor: Actor, permission: Permission): boolean {
+  if (actor.via === 'api' && NEVER_API.includes(permission)) return false;
+  if (actor.via === 'api' && 'scopes' in actor) return actor.scopes.some((s) => SCOPE_PERMISSIONS[s]?.includes(permission));
+  return rolesOf(actor).some((r) => ALLOWED[r]?.(permission));
 }
 
 /**
  * Throws a 403 OperationError unless one of the actor's roles allows `permission`, and, for an action on
  * one user (`target`), unless the actor may act on that user: only an administrator acts on an account
- * that holds a role (an auditor may still read it).
+ * that holds a role (an auditor may still read it), and an API client only reads one.
  */
 export function authorize(actor: Actor, permission: Permission, target?: { roles: readonly string[] }): void {
+  if (actor.via === 'api') return authorizeClient(actor, permission, target);
   const roles = rolesOf(actor);
-  if (!roles.some((r) => ALLOWED[r]?.(permission))) {
+  if (!allows(actor, permission)) {
     throw new OperationError('permission.denied', `${describe(roles)} may not ${permission.replace('.', ' ')}`, 403);
   }
   if (target && target.roles.length > 0 && !roles.includes('admin') && !(permission === 'users.read' && roles.includes('auditor'))) {
     throw new OperationError('permission.denied', `only an administrator acts on an account that holds a role (${target.roles.join(', ')})`, 403);
+  }
+}
+
+function authorizeClient(actor: ApiActor, permission: Permission, target?: { roles: readonly string[] }): void {
+  if (!allows(actor, permission)) {
+    const grants = 'scopes' in actor ? `a token with the scope(s) ${actor.scopes.join(' ') || '(none)'}` : `a client with ${describe(actor.roles)}`;
+    throw new OperationError('permission.denied', `${grants} may not ${permission.replace('.', ' ')}`, 403);
+  }
+  if (target && target.roles.length > 0 && permission !== 'users.read') {
+    throw new OperationError('permission.denied', `an API client never changes an account that holds a role (${target.roles.join(', ')})`, 403);
   }
 }
 
