@@ -13,6 +13,7 @@ import * as roles from './011_roles.ts';
 import * as push from './012_push.ts';
 import * as clientAdmin from './013_client_admin.ts';
 import * as recoveryPending from './014_recovery_pending.ts';
+import * as consoleSessions from './015_console_sessions.ts';
 
 export interface Migration {
   name: string;
@@ -35,4 +36,5 @@ export const migrations: Migration[] = [
   { name: '012_push', ...push },
   { name: '013_client_admin', ...clientAdmin },
   { name: '014_recovery_pending', ...recoveryPending },
+  { name: '015_console_sessions', ...consoleSessions },
 ];

@@ -9,6 +9,7 @@ export async function purgeExpired(services: Services): Promise<Record<string, n
     keys: await store.signingKeys.purge(),
     counters: await store.counters.purge(),
     accountSessions: await store.accountSessions.purge(),
+    consoleSessions: await store.consoleSessions.purge(),
     sessionActivity: await store.sessions.purge(),
     pendingSteps: await store.pending.purge(),
     signInProgress: await store.progress.purge(),

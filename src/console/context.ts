@@ -63,3 +63,7 @@ export interface ConsoleKit {
   /** Redirects (303) to a console path with a one-time notice to show there. */
   flash(ctx: ConsoleContext, path: string, notice: string): void;
 }
+
+/** One of SENSITIVE_ACTIONS (the sign-in pages name only these: first-party/step-up-action.ts). */
+export const isSensitiveAction = (value: unknown): value is SensitiveAction =>
+  typeof value === 'string' && (SENSITIVE_ACTIONS as readonly string[]).includes(value);

@@ -1,6 +1,6 @@
 /**
- * Latchkey's own apps (first-party clients of its provider): the hosted account page today, the admin
- * console next. Each is registered statically at start-up (every instance has it, nothing in the
+ * Latchkey's own apps (first-party clients of its provider): the hosted account page and the admin
+ * console. Each is registered statically at start-up (every instance has it, nothing in the
  * database), confidential with a secret derived from the cookie key, authorization code only, mounted at
  * its own path with its own cookies, and signs in without a consent screen: its grant (its scope, nothing
  * else) is implied. Every other client keeps the normal consent.
@@ -19,12 +19,24 @@ export interface FirstPartyApp {
   readonly scope: string;
   /** The strings key of its name, as the consent-free sign-in and "Connected apps" show it. */
   readonly nameKey: string;
+  /**
+   * SameSite of its session cookie: Lax (the default) for the account page, where a link from a mail opens
+   * it signed in; Strict for the console: no request another site starts carries an administrator's session.
+   */
+  readonly sessionSameSite?: 'lax' | 'strict';
 }
 
-export const ACCOUNT_APP: FirstPartyApp = { id: 'account', clientId: 'latchkey-account', path: '/account', scope: 'openid', nameKey: 'account.clientName' };
+export const ACCOUNT_APP: FirstPartyApp = {
+  id: 'account', clientId: 'latchkey-account', path: '/account', scope: 'openid', nameKey: 'account.clientName',
+};
 
-/** Every first-party app the provider registers (the console adds itself here). */
-export const FIRST_PARTY_APPS: readonly FirstPartyApp[] = [ACCOUNT_APP];
+/** The admin console (src/console/). */
+export const ADMIN_APP: FirstPartyApp = {
+  id: 'admin', clientId: 'latchkey-admin', path: '/admin', scope: 'openid', nameKey: 'console.clientName', sessionSameSite: 'strict',
+};
+
+/** Every first-party app the provider registers. */
+export const FIRST_PARTY_APPS: readonly FirstPartyApp[] = [ACCOUNT_APP, ADMIN_APP];
 
 export const isFirstParty = (clientId: unknown) => FIRST_PARTY_APPS.some((app) => app.clientId === clientId);
 

@@ -12,7 +12,7 @@ import { requestMeta } from '../http/request-meta.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import { callbackUri, type FirstPartyApp } from './app.ts';
-import { takeFlow } from './flow.ts';
+import { takeFlow, type Flow } from './flow.ts';
 import { redeemCode, type RedeemedSignIn } from './redeem.ts';
 
 export interface CallbackDeps {
@@ -23,8 +23,12 @@ export interface CallbackDeps {
 }
 
 export interface CallbackHandlers {
-  /** The code was redeemed for an active user: begin the app's own session. */
-  signedIn(ctx: Context, signIn: RedeemedSignIn): Promise<void>;
+  /**
+   * The code was redeemed for an active user: begin the app's own session, and the browser goes back to
+   * the page it came from. `'answered'`: the handler refused the sign-in or sent the browser elsewhere
+   * itself (the console's level and role checks), and nothing else happens.
+   */
+  signedIn(ctx: Context, signIn: RedeemedSignIn, flow: Flow): Promise<void | 'answered'>;
   /** The page that says the sign-in did not come back: a known provider error, or 'other'. */
   failed(ctx: Context, reason: 'access_denied' | 'unmet_authentication_requirements' | 'login_required' | 'other'): void;
 }
@@ -66,7 +70,7 @@ export function firstPartyCallback(deps: CallbackDeps, app: FirstPartyApp, handl
     const user = await deps.store.users.findById(signIn.accountId);
     if (!user || user.status !== 'active') return failed(ctx, 'other');
 
-    await handlers.signedIn(ctx, signIn);
+    if ((await handlers.signedIn(ctx, signIn, flow)) === 'answered') return;
     const meta = requestMeta(ctx);
     await deps.store.sessions.recordActivity({ sessionUid: signIn.sessionUid, userId: user.id, ip: meta.ip, userAgent: meta.userAgent });
     ctx.set('Cache-Control', 'no-store');

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Config } from '../config.ts';
+import { STEP_UP_ACTION_PARAM } from '../oidc/admin-api.ts';
 import { callbackUri, type FirstPartyApp } from './app.ts';
 import { appCookies, flowCookie } from './cookies.ts';
 
@@ -17,13 +18,18 @@ export interface Flow {
   nonce: string;
   verifier: string;
   returnTo: string;
+  /** The level the request asked for (acr_values), if any: a callback compares what came back with it. */
+  acrValues?: string | undefined;
   /** Epoch seconds. */
   expiresAt: number;
 }
 
-/** Only the app's own pages: "/account" or "/account/a-b/c", nothing else (no query, no host). */
+/**
+ * Only the app's own pages: "/account" or "/account/a-b/c" (at most three segments of letters, digits, `-`
+ * and `_`, such as an id), nothing else (no query, no host, no dots).
+ */
 export function safeReturnPath(app: FirstPartyApp, value: unknown): string {
-  const local = typeof value === 'string' && value.startsWith(app.path) && /^(\/[a-z0-9-]+){0,3}$/.test(value.slice(app.path.length));
+  const local = typeof value === 'string' && value.startsWith(app.path) && /^(\/[A-Za-z0-9_-]{1,100}){0,3}$/.test(value.slice(app.path.length));
   return local ? (value as string) : app.path;
 }
 
@@ -35,12 +41,15 @@ export interface SignInRequest {
   maxAge?: number;
   /** Ask for at least this level. */
   acrValues?: string;
+  /** The console's sensitive action the sign-in confirms, named on the sign-in pages (STEP_UP_ACTION_PARAM). */
+  action?: string;
 }
 
 /** Sends the browser to the provider's authorization endpoint. */
 export function startSignIn(config: Config, app: FirstPartyApp, ctx: Context, request: SignInRequest): void {
   const flow: Flow = {
     state: random(), nonce: random(), verifier: random(), returnTo: safeReturnPath(app, request.returnTo),
+    acrValues: request.acrValues,
     expiresAt: Math.floor(Date.now() / 1000) + FLOW_TTL_SECONDS,
   };
   appCookies(config, app).set(ctx, flowCookie(app), Buffer.from(JSON.stringify(flow)).toString('base64url'), FLOW_TTL_SECONDS);
@@ -56,6 +65,7 @@ export function startSignIn(config: Config, app: FirstPartyApp, ctx: Context, re
     nonce: flow.nonce,
     ...(request.maxAge !== undefined ? { max_age: String(request.maxAge) } : {}),
     ...(request.acrValues ? { acr_values: request.acrValues } : {}),
+    ...(request.action ? { [STEP_UP_ACTION_PARAM]: request.action } : {}),
   }).toString();
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 303;
@@ -71,7 +81,8 @@ export function takeFlow(config: Config, app: FirstPartyApp, ctx: Context): Flow
   try {
     const f = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<Flow>;
     const ok = typeof f.state === 'string' && typeof f.nonce === 'string' && typeof f.verifier === 'string'
-      && typeof f.returnTo === 'string' && typeof f.expiresAt === 'number' && f.expiresAt > Date.now() / 1000;
+      && typeof f.returnTo === 'string' && typeof f.expiresAt === 'number' && f.expiresAt > Date.now() / 1000
+      && (f.acrValues === undefined || typeof f.acrValues === 'string');
     return ok ? { ...(f as Flow), returnTo: safeReturnPath(app, f.returnTo) } : undefined;
   } catch {
     return undefined;

@@ -22,8 +22,11 @@ export function cookieName(config: Config, name: string, path: string): string {
   return path === '/' ? `__Host-${name}` : `__Secure-${name}`;
 }
 
-/** `subPath` is under the issuer's path: "/account", or "" for the whole site. */
-export function signedCookies(config: Config, subPath: string) {
+/**
+ * `subPath` is under the issuer's path: "/account", or "" for the whole site. `sameSite`: Lax unless the
+ * cookies must never come with a request another site starts (the admin console's session).
+ */
+export function signedCookies(config: Config, subPath: string, { sameSite = 'lax' }: { sameSite?: 'lax' | 'strict' } = {}) {
   const issuer = new URL(config.issuer);
   const tls = issuer.protocol === 'https:';
   const path = `${issuer.pathname.replace(/\/+$/, '')}${subPath}` || '/';
@@ -52,11 +55,11 @@ export function signedCookies(config: Config, subPath: string) {
     /** `value` must be base64url. */
     set(ctx: Context, name: string, value: string, maxAgeSeconds: number): void {
       ctx.cookies.set(named(name), `${value}.${mac(config.secrets.cookieKeys[0]!, name, value)}`, {
-        httpOnly: true, sameSite: 'lax', secure: secure(ctx), path, maxAge: maxAgeSeconds * 1000, overwrite: true,
+        httpOnly: true, sameSite, secure: secure(ctx), path, maxAge: maxAgeSeconds * 1000, overwrite: true,
       });
     },
     clear(ctx: Context, name: string): void {
-      ctx.cookies.set(named(name), null, { httpOnly: true, sameSite: 'lax', secure: secure(ctx), path, overwrite: true });
+      ctx.cookies.set(named(name), null, { httpOnly: true, sameSite, secure: secure(ctx), path, overwrite: true });
     },
   };
 }

@@ -16,6 +16,7 @@ import { loadSignIn, stepBinding, type SignInState } from './state.ts';
 import { requestMeta as meta } from '../http/request-meta.ts';
 import { hereOf } from '../security/device.ts';
 import { promptOrigin } from '../push/origin.ts';
+import { consoleActionName } from '../first-party/step-up-action.ts';
 
 /** The sign-in waiting on its second step in this interaction, or undefined. */
 const loadState = (deps: InteractionDeps, ctx: InteractionContext) => loadSignIn(deps, ctx.state.details.uid, false);
@@ -59,6 +60,7 @@ function renderChallenge(deps: InteractionDeps, ctx: InteractionContext, state: 
     view: vars.view, pendingId: vars.pending.id, action: `/interaction/${details.uid}/verify`,
     resendAction: `/interaction/${details.uid}/verify/resend`, authenticatorId: vars.method.authenticator.id,
     others: vars.others, error: vars.error, note: vars.note, ended: vars.ended ?? false,
+    consoleAction: consoleActionName(deps.render.t, details.params),
   });
 }
 
@@ -96,6 +98,7 @@ async function renderMethods(deps: InteractionDeps, ctx: InteractionContext, sta
       };
     }),
     error: unavailable?.message,
+    consoleAction: consoleActionName(t, details.params),
   });
 }
 

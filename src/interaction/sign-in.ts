@@ -25,6 +25,7 @@ import { stepBinding } from './state.ts';
 import { askToConfirmEmail } from '../mail-flows/verify-email.ts';
 import { requestMeta } from '../http/request-meta.ts';
 import { ACCOUNT_APP } from '../first-party/app.ts';
+import { consoleActionName } from '../first-party/step-up-action.ts';
 
 const signInForm = z.object({
   email: z.string().trim().min(1, 'signIn.emailRequired').max(320, 'signIn.emailTooLong'),
@@ -40,6 +41,7 @@ export function renderLogin(deps: InteractionDeps, ctx: InteractionContext, extr
   ctx.type = 'html';
   ctx.body = deps.render('interaction/login.njk', {
     reauth: confirmsForAccount(details),
+    consoleAction: consoleActionName(deps.render.t, details.params),
     remember: ctx.state.form?.remember === 'yes',
     uid: details.uid,
     csrf: deps.csrf.token(ctx),

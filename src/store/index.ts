@@ -4,6 +4,7 @@ import { auditLogRepository } from './audit-log.ts';
 import { authenticatorsRepository } from './authenticators.ts';
 import { clientsRepository } from './clients.ts';
 import { consentsRepository } from './consents.ts';
+import { consoleSessionsRepository } from './console-sessions.ts';
 import { countersRepository } from './counters.ts';
 import type { Database, Db } from './db.ts';
 import { devicesRepository } from './devices.ts';
@@ -33,6 +34,7 @@ export function createStore(database: Database, sealer: Sealer) {
     audit: auditLogRepository(db),
     sessions: sessionsRepository(db),
     accountSessions: accountSessionsRepository(db),
+    consoleSessions: consoleSessionsRepository(db),
     authenticators: authenticatorsRepository(db, sealer),
     pending: pendingStepsRepository(db, sealer),
     pushDevices: pushDevicesRepository(db, sealer),

@@ -166,7 +166,7 @@ describe('the admin REST API', () => {
 
     it('gives a client registered without the API\'s scopes no token for the API at all (the provider refuses: invalid_target)', async () => {
       const worker = await server.addClient({ name: 'Unrelated worker', grantTypes: ['client_credentials'] });
-      const res = await postAsClient(`${server.url}/token`, { clientId: worker.clientId, clientSecret: worker.clientSecret!, scopes: '' },
+      const res = await postAsClient(`${server.url}/token`, { clientId: worker.clientId, clientSecret: worker.clientSecret! },
         { grant_type: 'client_credentials', resource: adminApiResource(server.config), scope: 'admin:keys admin:users.read' });
       const body = (await res.json()) as { error?: string; access_token?: string };
       assert.equal(res.status, 400, JSON.stringify(body));
