@@ -12,6 +12,7 @@ import { adminApiRoutes } from './admin/api/routes.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { setupRoutes } from './admin/setup.ts';
 import { assets } from './http/assets.ts';
+import { refuseNulInUrl } from './http/body.ts';
 import { csrf } from './http/csrf.ts';
 import { errorHandler } from './http/errors.ts';
 import { securityHeaders } from './http/headers.ts';
@@ -67,6 +68,8 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     .use(errorHandler(render))
     .use(securityHeaders(config))
     .use(trustProxies(config))
+    // The admin API refuses a NUL in its own input, as problem details and audited (admin/api/pipeline.ts).
+    .use(refuseNulInUrl('/admin/api/'))
     .use(health(services.database, opts.shuttingDown ?? (() => false)))
     .use(assets(config))
     .use(appFiles())

@@ -79,9 +79,7 @@ describe('the admin REST API', () => {
     assert.equal(rows.length, 1, `one audit row for the call (status ${answer.status})`);
     const clientId = answer.status === 401 ? null : (decodeJwt(token!).client_id as string);
     assert.deepEqual([rows[0].actor_type, rows[0].actor_id], ['client', clientId]);
-    // One client is read from the list (there is no operation to read one alone): its row is the list's, read fine.
-    const listed = operationId === 'getClient' && answer.status === 404;
-    assert.equal(rows[0].result, answer.status < 400 || listed ? 'ok' : 'denied');
+    assert.equal(rows[0].result, answer.status < 400 ? 'ok' : 'denied');
   }
 
   async function read(res: Response): Promise<Answer> {
@@ -202,6 +200,29 @@ describe('the admin REST API', () => {
       checkProblem(refused, 403, 'permission.denied');
       assert.match(refused.body.detail, /never changes an account that holds a role/);
       assert.equal((await services().store.users.findById(helper.id))?.status, 'active');
+    });
+    it('never lets admin:clients mint or take over a client of the admin API: registering, granting scopes, rotating, disabling, removing one', async () => {
+      const clientsOnly = await registerApiClient('Clients only', 'admin:clients');
+      const keysClient = await registerApiClient('Key rotator', 'admin:keys');
+      const t = await token(clientsOnly);
+      const before = (await services().store.clients.list()).length;
+      const minted = await call('addClient', t, { body: { name: 'Evil', grant_types: ['client_credentials'], scopes: ['admin:keys', 'admin:users.write'] } });
+      checkProblem(minted, 403, 'permission.denied');
+      assert.match(minted.body.detail, /never registers, changes or takes over a client of the admin API/);
+      assert.equal((await services().store.clients.list()).length, before, 'nothing registered');
+      const self = await call('updateClient', t, { params: { client_id: clientsOnly.clientId }, body: { scopes: ['admin:clients', 'admin:keys'] } });
+      checkProblem(self, 403, 'permission.denied');
+      const plain = await call('addClient', t, { body: { name: 'Plain worker', grant_types: ['client_credentials'] } });
+      checkProblem(await call('updateClient', t, { params: { client_id: plain.body.client_id }, body: { scopes: ['admin:keys'] } }), 403, 'permission.denied');
+      for (const [operationId, body] of [['rotateClientSecret', { grace_seconds: 0 }], ['disableClient', undefined], ['removeClient', undefined]] as const) {
+        checkProblem(await call(operationId, t, { params: { client_id: keysClient.clientId }, ...(body ? { body } : {}) }), 403, 'permission.denied');
+      }
+      const stored = await services().store.clients.find(keysClient.clientId);
+      assert.deepEqual([stored?.metadata.scope, stored?.disabledAt, stored?.previousSecret ?? null], ['admin:keys', null, null], 'the key rotator is untouched');
+      assert.equal(decodeJwt(await token(keysClient)).scope, 'admin:keys', 'its owner still gets its token');
+      assert.equal((await services().store.clients.find(clientsOnly.clientId))?.metadata.scope, 'admin:clients');
+      const denied = (await auditRows(clientsOnly.clientId)).filter((r) => r.result === 'denied').map((r) => r.action);
+      assert.deepEqual(denied, ['clients.add', 'clients.update', 'clients.update', 'clients.rotate_secret', 'clients.disable', 'clients.remove']);
     });
   });
 
@@ -334,7 +355,9 @@ describe('the admin REST API', () => {
       await call('removeClient', t, { params: { client_id: id } });
       checkProblem(await call('getClient', t, { params: { client_id: id } }), 404, 'client.not_found');
       const rows = await knex()('audit_log').where({ actor_id: full.clientId, target_id: id }).orderBy('seq');
-      assert.deepEqual(rows.map((r) => r.action), ['clients.add', 'clients.update', 'clients.rotate_secret', 'clients.remove']);
+      assert.deepEqual(rows.map((r) => [r.action, r.result]), [
+        ['clients.add', 'ok'], ['clients.show', 'ok'], ['clients.update', 'ok'], ['clients.rotate_secret', 'ok'], ['clients.remove', 'ok'], ['clients.show', 'denied'],
+      ]);
       assert.equal(JSON.stringify(rows).includes(created.body.client_secret), false, 'no secret in the audit log');
       assert.equal(JSON.stringify(rows).includes(rotated.body.client_secret), false);
     });
@@ -388,6 +411,22 @@ describe('the admin REST API', () => {
       checkProblem(badQuery, 400, 'request.invalid');
       assert.equal(badQuery.body.field, 'status');
       checkProblem(await call('searchUsers', t, { query: 'sort=email' }), 400, 'request.invalid');
+    });
+
+    it('answers 400, audited, for a NUL character in a path, a query or a body, and for a time before year 1 (never a 500)', async () => {
+      const t = await token(full);
+      const inPath = await call('disableUser', t, { params: { id: 'a\u0000b' } });
+      checkProblem(inPath, 400, 'request.nul_character');
+      checkProblem(await call('getClient', t, { params: { client_id: '\u0000' } }), 400, 'request.nul_character');
+      checkProblem(await call('searchUsers', t, { query: 'query=%00' }), 400, 'request.nul_character');
+      checkProblem(await call('listAudit', t, { query: 'actor=user:%00' }), 400, 'request.nul_character');
+      checkProblem(await call('inviteUser', t, { body: { email: 'nul@example.com', name: 'a\u0000b' } }), 400, 'request.nul_character');
+      assert.equal(await services().store.users.findByEmail('nul@example.com'), undefined);
+      const ancient = await call('listAudit', t, { query: 'since=0000-01-01' });
+      checkProblem(ancient, 400, 'audit.time_invalid');
+      assert.equal(ancient.body.field, 'since');
+      const exported = await read(await fetch(`${server.url}${API_PREFIX}/audit/export?since=0000-01-01`, { headers: { authorization: `Bearer ${t}` } }));
+      checkProblem(exported, 400, 'audit.time_invalid');
     });
 
     it('answers 401 without a token, with the Bearer challenge', async () => {

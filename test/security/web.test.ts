@@ -87,6 +87,22 @@ describe('pages: headers, CSRF and bad input', () => {
     assert.doesNotMatch(res.body, /at .*\.(ts|js):\d+/);
   });
 
+  it('answers a NUL character in an address or a form with 400 and a clear page, never a 500, and stores nothing', async () => {
+    const browser = new CookieClient(server.url);
+    for (const path of ['/admin/users/%00', '/account?x=%00', '/signup?email=a%00b', '/auth?client_id=%00']) {
+      const res = await browser.request(path);
+      assert.equal(res.status, 400, path);
+      assert.match(res.body, /NUL character/);
+      assert.doesNotMatch(res.body, /at .*\.(ts|js):\d+/);
+    }
+    const page = await loginPage(browser);
+    const form = findForm(page.body, '/login');
+    const res = await browser.request(new URL(form.action, page.url).toString(), { form: { ...form.hidden, email: 'bob\u0000@example.com', password: bob.password } });
+    assert.equal(res.status, 400);
+    assert.match(res.body, /NUL character/);
+    assert.ok(!server.logText().includes('invalid byte sequence'), 'nothing reached the database');
+  });
+
   it('answers a form with the wrong content type with 415', async () => {
     const browser = new CookieClient(server.url);
     const page = await loginPage(browser);

@@ -8,7 +8,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../../errors.ts';
-import { parse, readJson } from '../../http/body.ts';
+import { parse, readJson, refuseNul } from '../../http/body.ts';
 import type { Services } from '../../services.ts';
 import type { ApiActor } from '../operations/actor.ts';
 import { audited, type AuditTarget } from '../operations/audited.ts';
@@ -37,7 +37,10 @@ async function authenticate(services: Services, ctx: Context, label: string): Pr
 async function readInput(route: ApiRoute, ctx: Context) {
   // The router's own captures (the edge's `rest`) are not the route's parameters.
   const own = Object.keys(route.params?.shape ?? {});
-  const params = parse(route.params ?? z.strictObject({}), Object.fromEntries(Object.entries(ctx.params ?? {}).filter(([name]) => own.includes(name))));
+  const given = Object.fromEntries(Object.entries(ctx.params ?? {}).filter(([name]) => own.includes(name)));
+  refuseNul(given, 'The path');
+  refuseNul(ctx.query, 'The query');
+  const params = parse(route.params ?? z.strictObject({}), given);
   const query = parse(route.query ?? z.strictObject({}), { ...ctx.query });
   const raw = hasBody(ctx) ? await readJson(ctx) : undefined;
   const schema = route.body ?? NO_BODY;
@@ -67,8 +70,8 @@ export function runRoute(services: Services, route: ApiRoute) {
   return async function call(ctx: Context): Promise<void> {
     const actor = await authenticate(services, ctx, label);
     const named: string | undefined = ctx.params?.id ?? ctx.params?.client_id ?? ctx.params?.kid;
-    // Before the path is validated, an overlong name is left out of the row rather than stored.
-    const target: AuditTarget = { type: TARGET_TYPES[route.tag], id: named && named.length <= 320 ? named : undefined };
+    // Before the path is validated, an overlong name (or one with a NUL) is left out of the row rather than stored.
+    const target: AuditTarget = { type: TARGET_TYPES[route.tag], id: named && named.length <= 320 && !named.includes('\0') ? named : undefined };
     /** A refusal before the operation ran (bad input): audited under the route's action, then answered. */
     const refuse = (err: Error): Promise<never> => audited(services, actor, { action: route.action, target }, () => Promise.reject(err));
     await checkScope(services, actor, route, target);

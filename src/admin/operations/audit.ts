@@ -37,7 +37,9 @@ const CHUNK = 64 * 1024;
 
 function time(value: string | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
-  const ms = TIME.test(value) ? Date.parse(value) : NaN;
+  const parsed = TIME.test(value) ? Date.parse(value) : NaN;
+  // Year 0000 parses, but no database stores it: a time before year 1 is no time at all here.
+  const ms = Number.isNaN(parsed) || new Date(parsed).getUTCFullYear() < 1 ? NaN : parsed;
   if (Number.isNaN(ms)) throw new OperationError('audit.time_invalid', `"${value}" is not a date (2025-01-31, UTC) or a time with its zone (2025-01-31T12:00:00Z)`, 400, field);
   return new Date(ms);
 }

@@ -7,7 +7,7 @@ import type { Services } from '../../services.ts';
 import type { StoredClient } from '../../store/clients.ts';
 import { actorFields, OperationError, type Actor } from './actor.ts';
 import { audited } from './audited.ts';
-import { authorize } from './permissions.ts';
+import { authorize, authorizeClientTarget } from './permissions.ts';
 import { providerFor } from './provider.ts';
 
 export interface ClientView {
@@ -25,6 +25,9 @@ const viewOf = (c: Omit<StoredClient, 'secret' | 'previousSecret' | 'updatedAt'>
   clientId: c.clientId, name: c.name, metadata: c.metadata, disabledAt: c.disabledAt, createdAt: c.createdAt,
 });
 
+/** The scopes a stored client was registered for (oidc-provider's `scope` metadata), if any. */
+const scopeOf = (stored: StoredClient | undefined) => (typeof stored?.metadata.scope === 'string' ? stored.metadata.scope : undefined);
+
 const notFound = (clientId: string) => new OperationError('client.not_found', `no client with id ${clientId}`, 404);
 
 /** Registers a client; the secret (confidential clients) is in the result once and never again. */
@@ -40,6 +43,7 @@ export async function addClient(services: Services, actor: Actor, input: ClientI
     }),
   }, () => {
     authorize(actor, 'clients.write');
+    authorizeClientTarget(actor, input.scopes);
     return register(services, input);
   });
 }
@@ -56,6 +60,16 @@ export async function listClients(services: Services, actor: Actor): Promise<Cli
     });
 }
 
+/** One client (never its secret), disabled or not; 404 when there is none. */
+export async function showClient(services: Services, actor: Actor, clientId: string): Promise<ClientView> {
+  return audited(services, actor, { action: 'clients.show', target: { type: 'client', id: clientId } }, async () => {
+    authorize(actor, 'clients.read');
+    const stored = await services.store.clients.find(clientId);
+    if (!stored) throw notFound(clientId);
+    return viewOf(stored);
+  });
+}
+
 export async function removeClient(services: Services, actor: Actor, clientId: string): Promise<void> {
   const stored = await services.store.clients.find(clientId);
   const who = actorFields(actor);
@@ -66,6 +80,7 @@ export async function removeClient(services: Services, actor: Actor, clientId: s
     outcome: () => ({ event: { type: 'client.removed', ...who, details: { clientId, ...who.details } } }),
   }, async () => {
     authorize(actor, 'clients.write');
+    authorizeClientTarget(actor, scopeOf(stored));
     if (!(await services.store.clients.remove(clientId))) throw notFound(clientId);
   });
 }
@@ -89,6 +104,7 @@ export async function updateClient(services: Services, actor: Actor, clientId: s
     }),
   }, async () => {
     authorize(actor, 'clients.write');
+    authorizeClientTarget(actor, scopeOf(stored), changes.scopes);
     if (!stored) throw notFound(clientId);
     if (Object.values(changes).every((v) => v === undefined)) throw new OperationError('client.no_change', 'nothing to change: name at least one setting');
     const next = await revisedClient(services.store, await providerFor(services), stored, changes);
@@ -135,6 +151,7 @@ export async function rotateClientSecret(services: Services, actor: Actor, clien
       throw new OperationError('client.grace_invalid', `the grace period is 0 to ${MAX_GRACE_SECONDS} seconds (30 days), in whole seconds`, 400, 'grace');
     }
     if (!stored) throw notFound(clientId);
+    authorizeClientTarget(actor, scopeOf(stored));
     if (!stored.secret) throw new OperationError('client.public', `client ${clientId} is public: it has no secret to rotate`, 409);
     if (stored.metadata.token_endpoint_auth_method === 'client_secret_jwt' && graceSeconds > 0) {
       throw new OperationError('client.grace_jwt', `client ${clientId} uses client_secret_jwt: its assertions are signed with the secret itself and checked against one key, so the old secret cannot keep working; rotate with a grace of 0 (the app must switch at once)`, 409, 'grace');
@@ -173,6 +190,7 @@ async function setDisabled(services: Services, actor: Actor, clientId: string, d
     }),
   }, async () => {
     authorize(actor, 'clients.write');
+    authorizeClientTarget(actor, scopeOf(stored));
     if (!stored) throw notFound(clientId);
     const changed = await services.store.clients.setDisabled(clientId, disabled);
     if (!changed) throw new OperationError(disabled ? 'client.already_disabled' : 'client.not_disabled', `client ${clientId} is ${disabled ? 'already disabled' : 'not disabled'}`, 409);

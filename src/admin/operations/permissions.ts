@@ -75,4 +75,18 @@ function authorizeClient(actor: ApiActor, permission: Permission, target?: { rol
   }
 }
 
+/**
+ * A client of the admin API (one registered for `admin:` scopes) is to clients what a role holder is to
+ * users: an API client may not register one, give a client such scopes, or change, rotate, disable or
+ * remove one; otherwise `admin:clients` alone would mint itself every other admin scope. Only an
+ * administrator does, in the console or the CLI.
+ */
+export function authorizeClientTarget(actor: Actor, ...scopes: (string | readonly string[] | null | undefined)[]): void {
+  if (actor.via !== 'api') return;
+  const words = scopes.flatMap((s) => (s == null ? [] : typeof s === 'string' ? s.split(' ') : [...s]));
+  if (words.some((w) => w.startsWith('admin:'))) {
+    throw new OperationError('permission.denied', 'an API client never registers, changes or takes over a client of the admin API (one with admin: scopes): an administrator does, in the console or the CLI', 403);
+  }
+}
+
 const describe = (roles: readonly Role[]) => (roles.length ? `the role(s) ${roles.join(', ')}` : 'an account without a role');
