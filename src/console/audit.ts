@@ -6,33 +6,20 @@
  * the role (`audit.read`: administrators and auditors) and leaves its own row.
  */
 import type Router from '@koa/router';
-import type { Next } from 'koa';
 import type { AuditRow } from '../audit/chain.ts';
 import { listAudit, verifyAudit, type AuditListInput } from '../admin/operations/audit.ts';
 import { OperationError } from '../admin/operations/actor.ts';
-import { AppError } from '../errors.ts';
 import { timeMarkup } from '../http/render.ts';
 import { sendAuditExport } from './audit-export.ts';
 import type { ConsoleContext, ConsoleKit } from './context.ts';
+import { refusedOn } from './kit.ts';
 
 /** The filters as the page's query names them (and the form's fields): text as typed. */
 const FILTERS = ['since', 'until', 'action', 'actor', 'target', 'result'] as const;
 type Filters = Record<(typeof FILTERS)[number], string>;
 
-/** A role without the audit log (the operation's 403) gets this section's page saying so, in the console's frame. */
-function refusedHere(kit: ConsoleKit) {
-  return async function auditRefusal(ctx: ConsoleContext, next: Next) {
-    try {
-      await next();
-    } catch (err) {
-      if (!(err instanceof AppError) || err.status !== 403 || !err.expose) throw err;
-      kit.page(ctx, 'admin/audit.njk', { refused: err.message }, 403);
-    }
-  };
-}
-
 export function auditRoutes(router: Router, kit: ConsoleKit): void {
-  const refused = refusedHere(kit);
+  const refused = refusedOn(kit, 'admin/audit.njk');
   router.get('/audit', kit.signedIn, refused, showAudit(kit));
   router.get('/audit/export', kit.signedIn, refused, exportAudit(kit));
   router.post('/audit/verify', kit.form, kit.signedIn, refused, verifyChain(kit));

@@ -8,10 +8,9 @@
  * that may only read (the POST behind it is refused by the operation, and logged).
  */
 import type Router from '@koa/router';
-import type { Next } from 'koa';
 import { AppError } from '../errors.ts';
 import {
-  addClient, disableClient, enableClient, listClients, removeClient, rotateClientSecret, updateClient, type ClientView,
+  addClient, disableClient, enableClient, listClients, removeClient, rotateClientSecret, showClient as readClient, updateClient, type ClientView,
 } from '../admin/operations/clients.ts';
 import { timeMarkup } from '../http/render.ts';
 import {
@@ -19,7 +18,7 @@ import {
   type ClientFormValues, type FieldErrors,
 } from './clients-form.ts';
 import type { ConsoleContext, ConsoleKit } from './context.ts';
-import { may } from './kit.ts';
+import { may, refusedOn, writersOnly } from './kit.ts';
 
 /** The grace periods the rotation form offers, in seconds (0: the old secret stops at once). */
 const GRACE_CHOICES = [
@@ -34,42 +33,19 @@ const paramId = (ctx: ConsoleContext) => String((ctx as ConsoleContext & { param
 /** Whether the signed-in roles may change these: which buttons show (the operations check again). */
 const mayWrite = (ctx: ConsoleContext) => may(ctx.state.actor, 'clients.write');
 
-/** A form or confirmation page is for those who may go on: a read-only role gets a 403 page (before any step-up). */
-function writersOnly(kit: ConsoleKit) {
-  return async function clientWriters(ctx: ConsoleContext, next: Next) {
-    if (!mayWrite(ctx)) throw new AppError('console.read_only', 403, kit.deps.render.t('console.clients.readOnly'));
-    await next();
-  };
-}
-
-/**
- * What the roles may not do (a 403 from an operation or from a page for writers only) shows as this section's
- * page saying so, in the console's frame, rather than as the site's error page.
- */
-function refusedHere(kit: ConsoleKit) {
-  return async function clientsRefusal(ctx: ConsoleContext, next: Next) {
-    try {
-      await next();
-    } catch (err) {
-      if (!(err instanceof AppError) || err.status !== 403 || !err.expose) throw err;
-      kit.page(ctx, 'admin/clients.njk', { refused: err.message }, 403);
-    }
-  };
-}
-
 export function clientRoutes(router: Router, kit: ConsoleKit): void {
-  const refused = refusedHere(kit);
+  const refused = refusedOn(kit, 'admin/clients.njk');
   const secretPage = (ctx: ConsoleContext) => `${clientPath(paramId(ctx))}/secret`;
   router.get('/clients', kit.signedIn, refused, showClients(kit));
-  router.get('/clients/new', kit.signedIn, refused, writersOnly(kit), showNewClient(kit));
+  router.get('/clients/new', kit.signedIn, refused, writersOnly(kit, 'clients.write', 'console.clients.readOnly'), showNewClient(kit));
   router.post('/clients/new', kit.form, kit.signedIn, refused, registerNewClient(kit));
   router.get('/clients/:id', kit.signedIn, refused, showClient(kit));
   router.post('/clients/:id', kit.form, kit.signedIn, refused, editClient(kit));
   router.post('/clients/:id/disable', kit.form, kit.signedIn, refused, switchClient(kit, 'disable'));
   router.post('/clients/:id/enable', kit.form, kit.signedIn, refused, switchClient(kit, 'enable'));
-  router.get('/clients/:id/delete', kit.signedIn, refused, writersOnly(kit), confirmDelete(kit));
+  router.get('/clients/:id/delete', kit.signedIn, refused, writersOnly(kit, 'clients.write', 'console.clients.readOnly'), confirmDelete(kit));
   router.post('/clients/:id/delete', kit.form, kit.signedIn, refused, deleteClient(kit));
-  router.get('/clients/:id/secret', kit.signedIn, refused, writersOnly(kit), kit.stepUp('client-secret-rotate', secretPage), showRotateSecret(kit));
+  router.get('/clients/:id/secret', kit.signedIn, refused, writersOnly(kit, 'clients.write', 'console.clients.readOnly'), kit.stepUp('client-secret-rotate', secretPage), showRotateSecret(kit));
   router.post('/clients/:id/secret', kit.form, kit.signedIn, refused, kit.stepUp('client-secret-rotate', secretPage), rotateSecret(kit));
 }
 
@@ -78,12 +54,14 @@ function refusalOf(err: unknown): AppError | undefined {
   return err instanceof AppError && err.expose && err.status < 500 ? err : undefined;
 }
 
-/** One client, read through the list operation (so the read is authorized and in the log); 404 when it is not there. */
+/** One client, through its read operation (authorized and in the log); 404 when it is not there. */
 async function findClient(kit: ConsoleKit, ctx: ConsoleContext): Promise<ClientView> {
-  const id = paramId(ctx);
-  const client = (await listClients(kit.deps, ctx.state.actor)).find((c) => c.clientId === id);
-  if (!client) throw new AppError('console.client_not_found', 404, kit.deps.render.t('console.clients.notFound'));
-  return client;
+  try {
+    return await readClient(kit.deps, ctx.state.actor, paramId(ctx));
+  } catch (err) {
+    if (err instanceof AppError && err.status === 404) throw new AppError('console.client_not_found', 404, kit.deps.render.t('console.clients.notFound'));
+    throw err;
+  }
 }
 
 /** What the pages show of a client besides its form. */

@@ -7,12 +7,11 @@
  * confirmation page (and its step-up) from a role that may only read.
  */
 import type Router from '@koa/router';
-import type { Next } from 'koa';
 import { listKeys, retireKey, rotateKeys, type KeyView } from '../admin/operations/keys.ts';
 import { AppError } from '../errors.ts';
 import { timeMarkup } from '../http/render.ts';
 import type { ConsoleContext, ConsoleKit } from './context.ts';
-import { may } from './kit.ts';
+import { may, refusedOn, writersOnly } from './kit.ts';
 
 const paramKid = (ctx: ConsoleContext) => String((ctx as ConsoleContext & { params: Record<string, string> }).params.id ?? '');
 const retirePage = (ctx: ConsoleContext) => `/admin/keys/${encodeURIComponent(paramKid(ctx))}/retire`;
@@ -20,35 +19,12 @@ const retirePage = (ctx: ConsoleContext) => `/admin/keys/${encodeURIComponent(pa
 /** Whether the signed-in roles may change keys: which buttons show (the operations check again). */
 const mayWrite = (ctx: ConsoleContext) => may(ctx.state.actor, 'keys.write');
 
-/** A confirmation page is for those who may go on: a read-only role gets a 403 page (before any step-up). */
-function writersOnly(kit: ConsoleKit) {
-  return async function keyWriters(ctx: ConsoleContext, next: Next) {
-    if (!mayWrite(ctx)) throw new AppError('console.read_only', 403, kit.deps.render.t('console.keys.readOnly'));
-    await next();
-  };
-}
-
-/**
- * What the roles may not do (a 403 from an operation or from a page for writers only) shows as this section's
- * page saying so, in the console's frame, rather than as the site's error page.
- */
-function refusedHere(kit: ConsoleKit) {
-  return async function keysRefusal(ctx: ConsoleContext, next: Next) {
-    try {
-      await next();
-    } catch (err) {
-      if (!(err instanceof AppError) || err.status !== 403 || !err.expose) throw err;
-      kit.page(ctx, 'admin/keys.njk', { refused: err.message }, 403);
-    }
-  };
-}
-
 export function keyRoutes(router: Router, kit: ConsoleKit): void {
-  const refused = refusedHere(kit);
+  const refused = refusedOn(kit, 'admin/keys.njk');
   router.get('/keys', kit.signedIn, refused, showKeys(kit));
-  router.get('/keys/rotate', kit.signedIn, refused, writersOnly(kit), kit.stepUp('keys-rotate', '/admin/keys/rotate'), confirmRotate(kit));
+  router.get('/keys/rotate', kit.signedIn, refused, writersOnly(kit, 'keys.write', 'console.keys.readOnly'), kit.stepUp('keys-rotate', '/admin/keys/rotate'), confirmRotate(kit));
   router.post('/keys/rotate', kit.form, kit.signedIn, refused, kit.stepUp('keys-rotate', '/admin/keys/rotate'), rotate(kit));
-  router.get('/keys/:id/retire', kit.signedIn, refused, writersOnly(kit), kit.stepUp('keys-retire', retirePage), confirmRetire(kit));
+  router.get('/keys/:id/retire', kit.signedIn, refused, writersOnly(kit, 'keys.write', 'console.keys.readOnly'), kit.stepUp('keys-retire', retirePage), confirmRetire(kit));
   router.post('/keys/:id/retire', kit.form, kit.signedIn, refused, kit.stepUp('keys-retire', retirePage), retire(kit));
 }
 

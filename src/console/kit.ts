@@ -11,6 +11,7 @@
 import type { Context, Next } from 'koa';
 import type { Actor } from '../admin/operations/actor.ts';
 import { authorize, type Permission } from '../admin/operations/permissions.ts';
+import { AppError } from '../errors.ts';
 import { ADMIN_APP } from '../first-party/app.ts';
 import { sessionCookies } from '../first-party/cookies.ts';
 import { startSignIn } from '../first-party/flow.ts';
@@ -32,6 +33,29 @@ export function may(actor: Actor, permission: Permission, target?: { roles: read
   } catch {
     return false;
   }
+}
+
+/**
+ * What the roles may not do (a 403 from an operation, or from a page for writers only) shows as the
+ * section's own page (`template`, with `refused`) in the console's frame, rather than as the site's error page.
+ */
+export function refusedOn(kit: ConsoleKit, template: string) {
+  return async function sectionRefusal(ctx: ConsoleContext, next: Next) {
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status !== 403 || !err.expose) throw err;
+      kit.page(ctx, template, { refused: err.message }, 403);
+    }
+  };
+}
+
+/** A form or confirmation page is for those who may go on: a read-only role gets a 403 page (before any step-up). */
+export function writersOnly(kit: ConsoleKit, permission: Permission, messageKey: string) {
+  return async function writers(ctx: ConsoleContext, next: Next) {
+    if (!may(ctx.state.actor, permission)) throw new AppError('console.read_only', 403, kit.deps.render.t(messageKey));
+    await next();
+  };
 }
 
 /** The sections of the navigation, each shown to the roles that may read it. */

@@ -7,10 +7,8 @@ import { z } from 'zod';
 import { AUTH_METHODS, CIBA_MODES, GRANT_TYPES, ID_TOKEN_ALGS } from '../../oidc/clients.ts';
 import { LEVELS } from '../../security/level.ts';
 import {
-  addClient, disableClient, enableClient, listClients, MAX_GRACE_SECONDS, removeClient, rotateClientSecret, updateClient, type ClientView,
+  addClient, disableClient, enableClient, listClients, MAX_GRACE_SECONDS, removeClient, rotateClientSecret, showClient, updateClient, type ClientView,
 } from '../operations/clients.ts';
-import type { Services } from '../../services.ts';
-import { OperationError, type Actor } from '../operations/actor.ts';
 import { defineRoute, idPageQuery, iso, isoOrNull, pageById, pageOf, time } from './route.ts';
 
 const clientRef = z.strictObject({ client_id: z.string().min(1).max(200) });
@@ -79,13 +77,6 @@ const clientChanges = z.strictObject({
   scopes: settings.scopes.nullable().optional(),
 }).meta({ id: 'ClientChanges' });
 
-/** One client, from the list the operation gives (audited as `clients.list`: there is no read of one alone). */
-async function findClient(services: Services, actor: Actor, clientId: string): Promise<ClientView> {
-  const client = (await listClients(services, actor)).find((c) => c.clientId === clientId);
-  if (!client) throw new OperationError('client.not_found', `no client with id ${clientId}`, 404);
-  return client;
-}
-
 export const clientRoutes = [
   defineRoute({
     method: 'get', path: '/clients', operationId: 'listClients', tag: 'clients', permission: 'clients.read', action: 'clients.list',
@@ -115,11 +106,11 @@ export const clientRoutes = [
     },
   }),
   defineRoute({
-    method: 'get', path: '/clients/{client_id}', operationId: 'getClient', tag: 'clients', permission: 'clients.read', action: 'clients.list',
+    method: 'get', path: '/clients/{client_id}', operationId: 'getClient', tag: 'clients', permission: 'clients.read', action: 'clients.show',
     summary: 'One client (never its secret)',
     params: clientRef, status: 200, response: clientSchema,
     async handle({ services, actor, params }) {
-      return clientJson(await findClient(services, actor, params.client_id));
+      return clientJson(await showClient(services, actor, params.client_id));
     },
   }),
   defineRoute({
