@@ -103,7 +103,10 @@ export function createKit(deps: ConsoleDeps): ConsoleKit {
         await auditRefusal(deps, ctx.state.actor, audit.action, { type: audit.target, id }, 'step_up_required',
           `${action} needs a sign-in at ${need} at most ${maxAge} seconds old; this one is ${age} seconds old at ${session.acr}`);
       }
-      startSignIn(deps.config, ADMIN_APP, ctx, { returnTo: typeof back === 'string' ? back : back(ctx), maxAge, acrValues: need, action });
+      startSignIn(deps.config, ADMIN_APP, ctx, {
+        returnTo: typeof back === 'string' ? back : back(ctx), maxAge, acrValues: need, action,
+        account: { id: ctx.state.user.id, email: ctx.state.user.email },
+      });
     };
   }
 

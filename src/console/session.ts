@@ -59,12 +59,18 @@ export async function auditRefusal(deps: ConsoleDeps, actor: Actor, action: stri
   });
 }
 
-/** Starts a console sign-in at `mfa` (the callback asks again for more when the user can reach more). */
+/**
+ * Starts a console sign-in at `mfa` (the callback asks again for more when the user can reach more), at
+ * most `console.stepUpSeconds` old: a console session that ended (idle, absolute, signed out) is never
+ * renewed from the provider's longer session without the password and the second step again.
+ */
 export function signInToConsole(deps: ConsoleDeps, ctx: Context, returnTo: string): void {
-  startSignIn(deps.config, ADMIN_APP, ctx, { returnTo, acrValues: ACR.mfa });
+  startSignIn(deps.config, ADMIN_APP, ctx, { returnTo, acrValues: ACR.mfa, maxAge: deps.config.console.stepUpSeconds });
 }
 
-function refused(deps: ConsoleDeps, ctx: Context, reason: 'noRole' | 'levelTooLow'): 'answered' {
+const epochNow = () => Math.floor(Date.now() / 1000);
+
+function refused(deps: ConsoleDeps, ctx: Context, reason: 'noRole' | 'levelTooLow' | 'stale' | 'otherAccount'): 'answered' {
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 403;
   ctx.type = 'html';
@@ -82,7 +88,8 @@ async function beginSession(deps: ConsoleDeps, ctx: Context, signIn: RedeemedSig
     idHash: hashId(id), userId: signIn.accountId, oidcSessionUid: signIn.sessionUid, acr: signIn.acr, amr: signIn.amr,
     authTime: new Date(signIn.authTime * 1000), absoluteSeconds,
   });
-  jar.set(ctx, SESSION_COOKIE, id, absoluteSeconds);
+  // Until the browser closes: the row holds the limits, and a closed browser ends the console session.
+  jar.set(ctx, SESSION_COOKIE, id);
 }
 
 /** What the console's /admin/callback does with a redeemed sign-in (first-party/callback.ts). */
@@ -93,6 +100,17 @@ export function consoleCallback(deps: ConsoleDeps): CallbackHandlers {
       const user = (await deps.store.users.findById(signIn.accountId))!;
       const actor = consoleActor(ctx, user, signIn.acr);
       const target = { type: 'user', id: user.id };
+      // Both only for a request edited on the way: the provider meets max_age and login_hint by asking again.
+      const age = epochNow() - signIn.authTime;
+      const maxAge = flow.maxAge ?? deps.config.console.stepUpSeconds;
+      if (age > maxAge) {
+        await auditRefusal(deps, actor, 'console.sign_in', target, 'console.sign_in_stale', `the sign-in is ${age} seconds old; the console asked for at most ${maxAge}`);
+        return refused(deps, ctx, 'stale');
+      }
+      if (flow.account !== undefined && flow.account !== user.id) {
+        await auditRefusal(deps, actor, 'console.sign_in', target, 'console.other_account', `a confirmation asked of user ${flow.account} came back signed in as another account`);
+        return refused(deps, ctx, 'otherAccount');
+      }
       if (!consoleRoles(user).length) {
         await auditRefusal(deps, actor, 'console.sign_in', target, 'console.no_role', 'the account holds no console role');
         return refused(deps, ctx, 'noRole');
@@ -101,7 +119,9 @@ export function consoleCallback(deps: ConsoleDeps): CallbackHandlers {
       if (!satisfies(signIn.acr, need)) {
         // Asked for less than this user can reach: ask again for it (a step-up in the same provider session).
         if (!satisfies(flow.acrValues, need)) {
-          startSignIn(deps.config, ADMIN_APP, ctx, { returnTo: flow.returnTo, acrValues: need });
+          startSignIn(deps.config, ADMIN_APP, ctx, {
+            returnTo: flow.returnTo, acrValues: need, maxAge: deps.config.console.stepUpSeconds, account: { id: user.id, email: user.email },
+          });
           return 'answered';
         }
         await auditRefusal(deps, actor, 'console.sign_in', target, 'console.level_too_low', `the sign-in reached ${signIn.acr}; the console needs ${need}`);

@@ -20,6 +20,10 @@ export interface Flow {
   returnTo: string;
   /** The level the request asked for (acr_values), if any: a callback compares what came back with it. */
   acrValues?: string | undefined;
+  /** The age the request asked for (max_age), if any: a callback refuses an older sign-in (a request edited on the way). */
+  maxAge?: number | undefined;
+  /** The account the sign-in must be of (a step-up of a signed-in user), if any. */
+  account?: string | undefined;
   /** Epoch seconds. */
   expiresAt: number;
 }
@@ -43,13 +47,15 @@ export interface SignInRequest {
   acrValues?: string;
   /** The console's sensitive action the sign-in confirms, named on the sign-in pages (STEP_UP_ACTION_PARAM). */
   action?: string;
+  /** The signed-in user who must confirm it's them: their id (the callback checks it) and email (login_hint). */
+  account?: { id: string; email: string };
 }
 
 /** Sends the browser to the provider's authorization endpoint. */
 export function startSignIn(config: Config, app: FirstPartyApp, ctx: Context, request: SignInRequest): void {
   const flow: Flow = {
     state: random(), nonce: random(), verifier: random(), returnTo: safeReturnPath(app, request.returnTo),
-    acrValues: request.acrValues,
+    acrValues: request.acrValues, maxAge: request.maxAge, account: request.account?.id,
     expiresAt: Math.floor(Date.now() / 1000) + FLOW_TTL_SECONDS,
   };
   appCookies(config, app).set(ctx, flowCookie(app), Buffer.from(JSON.stringify(flow)).toString('base64url'), FLOW_TTL_SECONDS);
@@ -66,6 +72,7 @@ export function startSignIn(config: Config, app: FirstPartyApp, ctx: Context, re
     ...(request.maxAge !== undefined ? { max_age: String(request.maxAge) } : {}),
     ...(request.acrValues ? { acr_values: request.acrValues } : {}),
     ...(request.action ? { [STEP_UP_ACTION_PARAM]: request.action } : {}),
+    ...(request.account ? { login_hint: request.account.email } : {}),
   }).toString();
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 303;
@@ -82,7 +89,8 @@ export function takeFlow(config: Config, app: FirstPartyApp, ctx: Context): Flow
     const f = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<Flow>;
     const ok = typeof f.state === 'string' && typeof f.nonce === 'string' && typeof f.verifier === 'string'
       && typeof f.returnTo === 'string' && typeof f.expiresAt === 'number' && f.expiresAt > Date.now() / 1000
-      && (f.acrValues === undefined || typeof f.acrValues === 'string');
+      && (f.acrValues === undefined || typeof f.acrValues === 'string')
+      && (f.maxAge === undefined || typeof f.maxAge === 'number') && (f.account === undefined || typeof f.account === 'string');
     return ok ? { ...(f as Flow), returnTo: safeReturnPath(app, f.returnTo) } : undefined;
   } catch {
     return undefined;

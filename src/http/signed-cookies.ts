@@ -52,10 +52,10 @@ export function signedCookies(config: Config, subPath: string, { sameSite = 'lax
       }
       return undefined;
     },
-    /** `value` must be base64url. */
-    set(ctx: Context, name: string, value: string, maxAgeSeconds: number): void {
+    /** `value` must be base64url. Without `maxAgeSeconds`, the cookie lasts until the browser closes. */
+    set(ctx: Context, name: string, value: string, maxAgeSeconds?: number): void {
       ctx.cookies.set(named(name), `${value}.${mac(config.secrets.cookieKeys[0]!, name, value)}`, {
-        httpOnly: true, sameSite, secure: secure(ctx), path, maxAge: maxAgeSeconds * 1000, overwrite: true,
+        httpOnly: true, sameSite, secure: secure(ctx), path, overwrite: true, ...(maxAgeSeconds === undefined ? {} : { maxAge: maxAgeSeconds * 1000 }),
       });
     },
     clear(ctx: Context, name: string): void {

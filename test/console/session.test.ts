@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CookieClient, findForm } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { auditHead, consoleAuditRows, consoleUser, signInConsole, throughSignIn, totpNow } from './helpers.ts';
+import { ageSignIn, auditHead, consoleAuditRows, consoleUser, signInConsole, throughSignIn, totpNow } from './helpers.ts';
 
 const IDLE = 60;
 const ABSOLUTE = 300;
@@ -77,7 +77,7 @@ describe('the console\'s sign-in and session', () => {
     assert.match(cookie, /path=\/admin(;|$)/i);
     assert.match(cookie, /samesite=strict/i);
     assert.match(cookie, /httponly/i);
-    assert.match(cookie, new RegExp(`max-age=${ABSOLUTE}|expires=`, 'i'));
+    assert.doesNotMatch(cookie, /max-age|expires=/i, 'it lasts until the browser closes (the row holds the limits)');
     assert.equal(landed.headers.get('cache-control'), 'no-store');
     assert.match(landed.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
     assert.equal(landed.headers.get('x-frame-options'), 'DENY');
@@ -180,6 +180,63 @@ describe('the console\'s sign-in and session', () => {
     assert.equal(await sentToSignIn(browser), false);
     await sessionsOf(admin.id).update({ created_at: knex().raw(`now() - make_interval(secs => ?)`, [ABSOLUTE + 1]) });
     assert.equal(await sentToSignIn(browser), true);
+  });
+
+  it('never renews an ended console session from the provider session: the password and the second step again', async () => {
+    const admin = await consoleUser(server, ['admin'], 'sess-renew');
+    const browser = await signInConsole(server, admin);
+    await ageSignIn(server, admin, 400);
+    await sessionsOf(admin.id).update({ last_seen_at: knex().raw(`now() - make_interval(secs => ?)`, [IDLE + 1]) });
+    const again = await browser.follow('/admin/users');
+    assert.match(again.body, /\/login"/, `the sign-in page, not the console: ${again.url}`);
+    assert.doesNotMatch(again.body, /id="signed-in-as"/);
+    const auth = new URL((await browser.request('/admin/users')).headers.get('location')!);
+    assert.equal(auth.searchParams.get('max_age'), '300', 'a console sign-in is asked to be fresh');
+    await signInConsole(server, admin, '/admin/users', browser);
+  });
+
+  it('refuses a provider sign-in older than the console asked for (max_age taken off the request): a 403 page and a denied row', async () => {
+    const admin = await consoleUser(server, ['admin'], 'sess-stale');
+    const browser = await signInConsole(server, admin);
+    await ageSignIn(server, admin, 400);
+    await sessionsOf(admin.id).delete();
+    const seq = await auditHead(server);
+    const auth = new URL((await browser.request('/admin')).headers.get('location')!);
+    auth.searchParams.delete('max_age');
+    const answer = await browser.follow(auth.toString());
+    assert.equal(answer.status, 403, answer.body.slice(0, 300));
+    assert.match(answer.body, /data-reason="stale"/);
+    assert.equal((await sessionsOf(admin.id)).length, 0, 'no session');
+    const row = (await consoleAuditRows(server, seq)).find((r) => r.action === 'console.sign_in');
+    assert.deepEqual([row?.result, row?.actor_id], ['denied', admin.id]);
+    assert.match(row?.reason ?? '', /console\.sign_in_stale/);
+  });
+
+  it('asks the signed-in administrator (login_hint) to confirm a step-up, and refuses one completed by another account', async () => {
+    const admin = await consoleUser(server, ['admin'], 'sess-stepup-a');
+    const other = await consoleUser(server, ['admin'], 'sess-stepup-b');
+    const browser = await signInConsole(server, admin);
+    await ageSignIn(server, admin, 400);
+    const redirect = await browser.request('/admin/keys/rotate');
+    const auth = new URL(redirect.headers.get('location')!);
+    assert.equal(auth.searchParams.get('login_hint'), admin.email);
+    const login = await browser.follow(auth.toString());
+    assert.match(login.body, new RegExp(`value="${admin.email.replace('.', '\\.')}"`), 'the email is filled in');
+    const seq = await auditHead(server);
+    const step = await browser.submit(login, '/login', { email: other.email, password: other.password });
+    const form = findForm(step.body, '/verify');
+    let landed = await browser.follow(new URL(form.action, step.url).toString(), { form: { ...form.hidden, code: await totpNow(server, other) } });
+    // The provider asks whether to end the other account's session first; confirm it, as a person would.
+    // The provider ends the first account's session before the other's begins (its self-submitting form, as a browser would post it).
+    assert.match(landed.body, /action="[^"]*\/session\/end\/confirm"/, 'the provider switches accounts');
+    const confirm = findForm(landed.body, '/session/end/confirm');
+    landed = await browser.follow(new URL(confirm.action, landed.url).toString(), { form: confirm.hidden });
+    assert.equal(landed.status, 403, `${landed.url}: ${landed.body.slice(0, 300)}`);
+    assert.match(landed.body, /data-reason="otherAccount"/);
+    assert.equal((await sessionsOf(other.id)).length, 0, 'the other account got no console session from it');
+    const row = (await consoleAuditRows(server, seq)).find((r) => r.action === 'console.sign_in');
+    assert.deepEqual([row?.result, row?.actor_id], ['denied', other.id]);
+    assert.match(row?.reason ?? '', /console\.other_account/);
   });
 
   it('takes many requests at once on one session (one conditional write each)', async () => {
