@@ -26,11 +26,11 @@ function record(row: AuditRow) {
   } satisfies Record<(typeof COLUMNS)[number], unknown>;
 }
 
-/** One CSV field: guarded against formulas, quoted when it must be. */
+/** One CSV field: guarded against formulas (some spreadsheets skip leading spaces first), quoted when it must be. */
 export function csvField(value: string | number | null): string {
   if (value === null) return '';
   let text = String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  if (/^([\t\r]|\s*[=+\-@])/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -224,7 +224,7 @@ describe('the audit log of administrative operations', () => {
     assert.deepEqual(JSON.parse(added![col('after')]!), byConsole[0]!.after, 'before and after as JSON text');
     assert.equal(added![col('hash')], byConsole[0]!.hash);
     assert.ok(csv.includes(`"'=HYPERLINK(""https://evil.example"",""click""),x"`), 'quoted, quotes doubled');
-    for (const [value, cell] of [['+1', "'+1"], ['-2', "'-2"], ['@x', "'@x"], ['\tx', "'\tx"], ['a,b', '"a,b"'], ['a\nb', '"a\nb"'], ['plain', 'plain']] as const) {
+    for (const [value, cell] of [['+1', "'+1"], ['-2', "'-2"], ['@x', "'@x"], ['\tx', "'\tx"], ['a,b', '"a,b"'], ['a\nb', '"a\nb"'], ['plain', 'plain'], [' =1+1', "' =1+1"], ['  @x', "'  @x"], [' plain', ' plain']] as const) {
       assert.equal(csvField(value), cell);
     }
   });
