@@ -1,11 +1,19 @@
 /**
  * One oidc-provider adapter for every model, on the database. The Client model reads the `clients`
  * table (registered by the CLI or admin API) and is read-only from oidc-provider's side.
+ *
+ * Within one request a token lookup is one statement: oidc-provider looks an access token up as an
+ * AccessToken and as a ClientCredentials token at the same moment (introspection), and then loads the
+ * grant it names and the account (refresh, userinfo). Lookups of one id made in the same tick go out as
+ * one statement that also reads the token's grant and user, and the request's next `Grant` lookup of that
+ * grant, and its `findAccount` of that user (provider.ts), take them instead of reading them again
+ * (see `requestLookups`).
  */
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/index.ts';
-import type { Payload } from '../store/oidc-payloads.ts';
+import type { FoundToken, Payload } from '../store/oidc-payloads.ts';
+import type { User } from '../store/users.ts';
 
 /** How long a revoked grant stays marked: the longest life of any token or code issued under it. */
 export const revokedGrantSeconds = (config: Pick<Config, 'ttl'>): number => Math.max(...Object.values(config.ttl));
@@ -13,10 +21,79 @@ export const revokedGrantSeconds = (config: Pick<Config, 'ttl'>): number => Math
 /** How long an expired CIBA request stays findable, to be answered expired_token. */
 const EXPIRED_CIBA_KEPT_SECONDS = 600;
 
+/** The kinds oidc-provider looks a presented token up as: `findToken` batches these. */
+const TOKEN_KINDS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
+
+/**
+ * What one request's lookups share. `pending`: the token lookups of this tick, per id, not yet sent (the
+ * kinds asked for and the one answer they will share); once sent, a later lookup makes a new statement.
+ * `grants`: the grant each found token named, as that statement read it, for the request's next `Grant`
+ * lookup of it (taken once; forgotten when the grant is written or revoked in the request). `accounts`: the
+ * same for the user each token was issued to, for the request's next `findAccount` (taken once).
+ */
+interface RequestLookups {
+  pending: Map<string, { kinds: Set<string>; found: Promise<FoundToken[]> }>;
+  grants: Map<string, Payload | undefined>;
+  accounts: Map<string, User | undefined>;
+}
+
+const perRequest = new WeakMap<object, RequestLookups>();
+
+/** The entry for `key`, removed; undefined when there is none (an entry may hold undefined: read, not found). */
+function take<T>(entries: Map<string, T> | undefined, key: string): { value: T } | undefined {
+  if (!entries?.has(key)) return undefined;
+  const value = entries.get(key) as T;
+  entries.delete(key);
+  return { value };
+}
+
+/**
+ * The user `accountId` as this request's token lookup read it along with the token, taken once: what the
+ * users repository's `findById` would answer now, without a statement. Undefined when none was read.
+ */
+export function takeAccountRead(accountId: string): { user: User | undefined } | undefined {
+  const taken = take(requestLookups()?.accounts, accountId);
+  return taken && { user: taken.value };
+}
+
+/** The lookups of the request being answered (oidc-provider's request context), or undefined outside one. */
+function requestLookups(): RequestLookups | undefined {
+  const ctx = Provider.ctx;
+  if (!ctx) return undefined;
+  let lookups = perRequest.get(ctx);
+  if (!lookups) perRequest.set(ctx, (lookups = { pending: new Map(), grants: new Map(), accounts: new Map() }));
+  return lookups;
+}
+
 /**
  * `revokedGrantSeconds`: how long a revoked grant stays marked, at least the longest life of a token.
  */
 export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
+  /**
+   * The token `id` as `kind`. Every kind asked for `id` in this tick of the request goes out in one
+   * statement, sent once the tick's lookups are made; the grants it read are kept for the request.
+   */
+  const findToken = async (lookups: RequestLookups, kind: string, id: string): Promise<Payload | undefined> => {
+    let batch = lookups.pending.get(id);
+    if (!batch) {
+      const kinds = new Set<string>();
+      const found = new Promise<void>((resolve) => queueMicrotask(resolve)).then(async () => {
+        lookups.pending.delete(id);
+        const tokens = await store.oidc.findTokens([...kinds], id);
+        for (const t of tokens) {
+          if (typeof t.payload.grantId === 'string') lookups.grants.set(t.payload.grantId, t.grant);
+          if (typeof t.payload.accountId === 'string') lookups.accounts.set(t.payload.accountId, t.account);
+        }
+        return tokens;
+      });
+      lookups.pending.set(id, (batch = { kinds, found }));
+    }
+    batch.kinds.add(kind);
+    return (await batch.found).find((t) => t.kind === kind)?.payload;
+  };
+
+  const forgetGrant = (id: string) => requestLookups()?.grants.delete(id);
+
   return class DatabaseAdapter implements Adapter {
     constructor(readonly name: string) {}
 
@@ -27,6 +104,7 @@ export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
       // A CIBA request is kept a while past its time (oidc-provider checks its `exp` itself), so that a late
       // poll is answered expired_token, as CIBA §11 says, rather than invalid_grant.
       const kept = this.name === 'BackchannelAuthenticationRequest' && expiresIn ? expiresIn + EXPIRED_CIBA_KEPT_SECONDS : expiresIn;
+      if (this.name === 'Grant') forgetGrant(id);
       if (!(await store.oidc.upsert(this.name, id, payload as Payload, kept))) throw new errors.InvalidGrant('grant revoked');
     }
 
@@ -38,6 +116,11 @@ export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
         if (!client || client.disabledAt) return undefined;
         return { ...client.metadata, client_id: client.clientId, ...(client.secret ? { client_secret: client.secret } : {}) } as AdapterPayload;
       }
+      const lookups = requestLookups();
+      if (lookups && TOKEN_KINDS.has(this.name)) return (await findToken(lookups, this.name, id)) as AdapterPayload | undefined;
+      // The grant as this request's token lookup read it, taken once (undefined when it read none).
+      const taken = this.name === 'Grant' ? take(lookups?.grants, id) : undefined;
+      if (taken) return taken.value as AdapterPayload | undefined;
       return (await store.oidc.find(this.name, id)) as AdapterPayload | undefined;
     }
 
@@ -60,7 +143,10 @@ export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
       if (!(await store.oidc.consume(this.name, id))) {
         if (this.name === 'PushedAuthorizationRequest') throw new errors.InvalidRequestUri('request_uri already used');
         const grantId = this.name === 'AuthorizationCode' || this.name === 'RefreshToken' ? await store.oidc.grantOf(this.name, id) : undefined;
-        if (grantId) await store.oidc.revokeGrant(grantId, revokedGrantSeconds);
+        if (grantId) {
+          forgetGrant(grantId);
+          await store.oidc.revokeGrant(grantId, revokedGrantSeconds);
+        }
         throw new errors.InvalidGrant(`${this.name === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
       }
     }
@@ -70,7 +156,10 @@ export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
      * "Remove access"): no token of it is stored or found again, even one a parallel request was issuing.
      */
     async destroy(id: string): Promise<void> {
-      if (this.name === 'Grant') await store.oidc.revokeGrant(id, revokedGrantSeconds);
+      if (this.name === 'Grant') {
+        forgetGrant(id);
+        await store.oidc.revokeGrant(id, revokedGrantSeconds);
+      }
       else await store.oidc.destroy(this.name, id);
     }
 

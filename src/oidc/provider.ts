@@ -13,7 +13,7 @@ import type { Store } from '../store/index.ts';
 import { clientMetadata, FIRST_PARTY_APPS } from '../first-party/app.ts';
 import { existingGrantLoader } from './existing-grant.ts';
 import { signOutAtOnce } from './logout.ts';
-import { createAdapterClass, revokedGrantSeconds } from './adapter.ts';
+import { createAdapterClass, revokedGrantSeconds, takeAccountRead } from './adapter.ts';
 import { protocolErrorPage, unknownPaths } from './error-page.ts';
 import { accountClaims, SCOPE_CLAIMS } from './claims.ts';
 import { buildPolicy } from './policy.ts';
@@ -96,7 +96,9 @@ export function createProvider({ config, store, render, log, jwks, push, geoip }
       },
     },
     async findAccount(_ctx, sub) {
-      const user = await store.users.findById(sub);
+      // A refresh or userinfo request read the account with its token (adapter.ts): no second statement.
+      const read = takeAccountRead(sub);
+      const user = read ? read.user : await store.users.findById(sub);
       // A help-desk reset waiting for its mailed link (recoveryPendingAt): no token or userinfo for the account.
       if (!user || user.status !== 'active' || user.recoveryPendingAt) return undefined;
       return { accountId: user.id, claims: async () => accountClaims(user) };

@@ -6,7 +6,7 @@
  * CLIENT_CHANGES, so that servers following the changes forget it at once.
  */
 import { createClientCache } from './client-cache.ts';
-import { deleted, type Database, type Db } from './db.ts';
+import { deleted, prepared, type Database, type Db } from './db.ts';
 import type { StopListening } from './listen.ts';
 import type { Sealer } from './seal.ts';
 
@@ -70,8 +70,9 @@ export function clientsRepository(db: Db, sealer: Sealer) {
       cache.forget(clientId);
     }
   };
+  /** Every protocol request's client lookup: a prepared statement (db.ts), not the query builder. */
   const load = async (clientId: string) => {
-    const row = await db<Row>('clients').where({ client_id: clientId }).first();
+    const [row] = await prepared<Row>(db, 'client_find', 'select * from clients where client_id = $1 limit 1', [clientId]);
     return row && deepFreeze(toClient(row));
   };
   return {

@@ -111,6 +111,25 @@ const source: Knex.MigrationSource<Migration> = {
 };
 
 /**
+ * Runs one statement on the hot paths without the query builder: `text` uses `$1`, `$2`, … and `name`
+ * names it. On PostgreSQL it is a prepared statement (pg parses it once per connection, then only binds
+ * and executes); on the embedded database PGlite runs the same SQL and parameters. The connection comes
+ * from knex's pool, so the pool's limits hold, the single PGlite connection is shared in turn, and a
+ * repository made on a transaction (`db` is a knex transaction) runs inside it.
+ */
+export async function prepared<R>(db: Db, name: string, text: string, values: readonly unknown[]): Promise<R[]> {
+  const connection = await db.client.acquireConnection();
+  try {
+    if (db.client instanceof ClientPgLite) {
+      return (await (connection as PGlite).query<R>(text, values as unknown[])).rows;
+    }
+    return (await (connection as pg.Client).query<R & pg.QueryResultRow>({ name, text, values: values as unknown[] })).rows;
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
+}
+
+/**
  * The number of rows a delete removed. knex answers a number on PostgreSQL, but the PGlite dialect
  * answers the raw result ({ rowCount }) for deletes, so every delete goes through this.
  */

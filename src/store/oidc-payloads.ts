@@ -1,8 +1,11 @@
 /**
  * Storage for every oidc-provider model (sessions, interactions, codes, tokens, grants, …) in one table.
- * Expired rows are invisible at once and deleted by `purge`.
+ * Expired rows are invisible at once and deleted by `purge`. The statements oidc-provider makes on every
+ * token request (find, upsert, consume, destroy, revoke by grant) are prepared statements (db.ts `prepared`);
+ * the rest go through knex.
  */
-import { deleted, type Db } from './db.ts';
+import { deleted, prepared, type Db } from './db.ts';
+import { toUser, type Row as UserRow, type User } from './users.ts';
 
 export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; accountId?: string; consumed?: number };
 
@@ -23,39 +26,94 @@ const live = (q: import('knex').Knex.QueryBuilder, db: Db, kind: string) => {
     db('revoked_grants').whereRaw('revoked_grants.grant_id = oidc_payloads.grant_id').andWhere('revoked_grants.expires_at', '>', db.fn.now())));
 };
 
-function withConsumed(row: Row | undefined): Payload | undefined {
+/** The same two tests in SQL, for the prepared statements below (`p` is the row looked up). */
+const NOT_EXPIRED = '(p.expires_at is null or p.expires_at > now())';
+const NOT_REVOKED = `(p.grant_id is null or not exists (select 1 from revoked_grants r where r.grant_id = p.grant_id and r.expires_at > now()))`;
+const LIVE_SQL = { plain: NOT_EXPIRED, token: `${NOT_EXPIRED} and ${NOT_REVOKED}` };
+const liveness = (kind: string): keyof typeof LIVE_SQL => (ACCOUNT_TOKEN_KINDS.includes(kind) ? 'token' : 'plain');
+
+/** A lookup by one column, per liveness: `kind = $1 and <column> = $2`; the first match, like knex's `first()`. */
+const lookupSql = (column: 'id' | 'user_code' | 'uid', which: keyof typeof LIVE_SQL) =>
+  `select p.payload, p.consumed_at from oidc_payloads p where p.kind = $1 and p.${column} = $2 and ${LIVE_SQL[which]} limit 1`;
+
+const EXPIRY_SQL = 'case when $8::int is null then null else now() + make_interval(secs => $9::int) end';
+const UPSERT_CONFLICT_SQL = `on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+     user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at
+   returning id`;
+const UPSERT_SQL = `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
+   values ($1, $2, $3::jsonb, $4, $5, $6, $7, ${EXPIRY_SQL}) ${UPSERT_CONFLICT_SQL}`;
+/** Only a token of a grant can be of a revoked one: every other payload keeps the plain statement. */
+const UPSERT_UNLESS_REVOKED_SQL = `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
+   select $1, $2, $3::jsonb, $4, $5, $6, $7, ${EXPIRY_SQL}
+   where not exists (select 1 from revoked_grants where grant_id = $10 and expires_at > now()) ${UPSERT_CONFLICT_SQL}`;
+
+/**
+ * A token looked up as any of several kinds at once (oidc-provider tries an access token as both
+ * AccessToken and ClientCredentials), each live row with the live grant it was issued under and the
+ * account it was issued to, if any (the user's columns follow the token's and the grant's).
+ */
+const TOKEN_WITH_GRANT_SQL = `select p.kind as token_kind, p.payload as token_payload, p.consumed_at as token_consumed_at,
+        g.payload as grant_payload, g.consumed_at as grant_consumed_at, u.*
+   from oidc_payloads p
+   left join oidc_payloads g on g.kind = 'Grant' and g.id = p.grant_id and (g.expires_at is null or g.expires_at > now())
+   left join users u on u.id = p.account_id
+  where p.kind = any($1::text[]) and p.id = $2 and ${NOT_EXPIRED}
+    and (p.kind <> all($3::text[]) or ${NOT_REVOKED})`;
+
+function withConsumed(row: Pick<Row, 'payload' | 'consumed_at'> | undefined): Payload | undefined {
   if (!row) return undefined;
   return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
 }
 
+/**
+ * A token found by `findTokens`, with the grant it names (undefined when it names none, or none is live)
+ * and the user it was issued to (undefined when none, or there is no such user).
+ */
+export interface FoundToken { kind: string; payload: Payload; grant: Payload | undefined; account: User | undefined }
+
+interface TokenRow extends Partial<UserRow> {
+  token_kind: string; token_payload: Payload; token_consumed_at: Date | null; grant_payload: Payload | null; grant_consumed_at: Date | null;
+}
+
 export function oidcPayloadsRepository(db: Db) {
+  const findBy = async (column: 'id' | 'user_code' | 'uid', kind: string, value: string): Promise<Payload | undefined> => {
+    const which = liveness(kind);
+    const [row] = await prepared<Pick<Row, 'payload' | 'consumed_at'>>(db, `oidc_find_by_${column}_${which}`, lookupSql(column, which), [kind, value]);
+    return withConsumed(row);
+  };
   return {
     /** Stores a payload; false, and nothing stored, for a token of a revoked grant. */
     async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<boolean> {
       const grantId = payload.grantId ?? null;
       const values = [kind, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
         typeof payload.accountId === 'string' ? payload.accountId : null, expiresIn ?? null, expiresIn ?? null];
-      const upsert = `on conflict (kind, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-           user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at
-         returning id`;
-      const expiry = 'case when ?::int is null then null else now() + make_interval(secs => ?::int) end';
-      // Only a token of a grant can be of a revoked one: every other payload keeps the plain statement.
-      const res = grantId !== null && ACCOUNT_TOKEN_KINDS.includes(kind)
-        ? await db.raw(`insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
-           select ?, ?, ?::jsonb, ?, ?, ?, ?, ${expiry}
-           where not exists (select 1 from revoked_grants where grant_id = ? and expires_at > now()) ${upsert}`, [...values, grantId])
-        : await db.raw(`insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
-           values (?, ?, ?::jsonb, ?, ?, ?, ?, ${expiry}) ${upsert}`, values);
-      return res.rows.length === 1;
+      const rows = grantId !== null && ACCOUNT_TOKEN_KINDS.includes(kind)
+        ? await prepared(db, 'oidc_upsert_unless_revoked', UPSERT_UNLESS_REVOKED_SQL, [...values, grantId])
+        : await prepared(db, 'oidc_upsert', UPSERT_SQL, values);
+      return rows.length === 1;
     },
     async find(kind: string, id: string): Promise<Payload | undefined> {
-      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, id }), db, kind).first());
+      return findBy('id', kind, id);
+    },
+    /**
+     * `id` as each of `kinds` (AccessToken, ClientCredentials, RefreshToken) in one statement, each live token
+     * with its live grant and its user: what `find` answers for the token and then for `Grant` and its grant
+     * id, and what the users repository's `findById` answers for its account id.
+     */
+    async findTokens(kinds: readonly string[], id: string): Promise<FoundToken[]> {
+      const rows = await prepared<TokenRow>(db, 'oidc_find_tokens', TOKEN_WITH_GRANT_SQL, [kinds, id, ACCOUNT_TOKEN_KINDS]);
+      return rows.map(({ token_kind, token_payload, token_consumed_at, grant_payload, grant_consumed_at, ...user }) => ({
+        kind: token_kind,
+        payload: withConsumed({ payload: token_payload, consumed_at: token_consumed_at })!,
+        grant: grant_payload ? withConsumed({ payload: grant_payload, consumed_at: grant_consumed_at }) : undefined,
+        account: user.id ? toUser(user as UserRow) : undefined,
+      }));
     },
     async findByUserCode(kind: string, userCode: string): Promise<Payload | undefined> {
-      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, user_code: userCode }), db, kind).first());
+      return findBy('user_code', kind, userCode);
     },
     async findByUid(kind: string, uid: string): Promise<Payload | undefined> {
-      return withConsumed(await live(db<Row>('oidc_payloads').where({ kind, uid }), db, kind).first());
+      return findBy('uid', kind, uid);
     },
     /** Every live payload of a kind that belongs to an account (a user's grants, sessions), oldest first. */
     async byAccount(kind: string, accountId: string): Promise<{ id: string; payload: Payload; expiresAt: Date | null }[]> {
@@ -64,14 +122,15 @@ export function oidcPayloadsRepository(db: Db) {
     },
     /** Marks the payload consumed in one conditional write; true only for the one caller that did. */
     async consume(kind: string, id: string): Promise<boolean> {
-      const rows = await db('oidc_payloads').where({ kind, id }).whereNull('consumed_at').update({ consumed_at: db.fn.now() }).returning('id');
+      const rows = await prepared(db, 'oidc_consume',
+        'update oidc_payloads set consumed_at = now() where kind = $1 and id = $2 and consumed_at is null returning id', [kind, id]);
       return rows.length === 1;
     },
     async destroy(kind: string, id: string): Promise<void> {
-      await db('oidc_payloads').where({ kind, id }).delete();
+      await prepared(db, 'oidc_destroy', 'delete from oidc_payloads where kind = $1 and id = $2', [kind, id]);
     },
     async revokeByGrantId(kind: string, grantId: string): Promise<void> {
-      await db('oidc_payloads').where({ kind, grant_id: grantId }).delete();
+      await prepared(db, 'oidc_revoke_by_grant', 'delete from oidc_payloads where kind = $1 and grant_id = $2', [kind, grantId]);
     },
     /**
      * Revokes a grant for good: marks it (for `markSeconds`, as long as any of its tokens could live), then

@@ -50,7 +50,8 @@ export interface NewUser {
   language?: string | null;
 }
 
-interface Row {
+/** A `users` row as the database answers it (oidc-payloads.ts reads one along with a token). */
+export interface Row {
   id: string; email: string; email_normalized: string; email_verified_at: Date | null; name: string | null;
   given_name: string | null; family_name: string | null; locale: string | null; language: string | null; phone_number: string | null;
   phone_verified_at: Date | null; address: Address | null; password_hash: string | null; status: UserStatus;
@@ -62,7 +63,7 @@ export function normalizeEmail(email: string): string {
   return email.normalize('NFKC').trim().toLowerCase();
 }
 
-function toUser(r: Row): User {
+export function toUser(r: Row): User {
   return {
     id: r.id, email: r.email, emailVerifiedAt: r.email_verified_at, name: r.name, givenName: r.given_name,
     familyName: r.family_name, locale: r.locale, language: r.language, phoneNumber: r.phone_number, phoneVerifiedAt: r.phone_verified_at,

@@ -1,0 +1,104 @@
+/**
+ * How many statements the token endpoints make, on the real server: every statement reaches the database
+ * through a connection from knex's pool (the query builder's and the prepared ones alike), so counting the
+ * queries made on those connections during one request counts them all. The fewest over a few requests
+ * is taken, so that a background statement (a purge, a key check) meanwhile cannot add to it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as oidc from 'openid-client';
+import { CookieClient } from '../helpers/browser.ts';
+import { RelyingParty } from '../helpers/rp.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const REDIRECT = 'http://localhost:9999/cb';
+const TRIES = 5;
+
+/** Counts the queries made on the pool's connections from now on (BEGIN and COMMIT of a transaction too). */
+function countQueries(server: TestServer): { readonly count: number } {
+  const client = server.server.services.store.database.knex.client as { acquireConnection(): Promise<{ query(...args: unknown[]): unknown }> };
+  const acquire = client.acquireConnection.bind(client);
+  const counted = new WeakSet<object>();
+  const counter = { count: 0 };
+  client.acquireConnection = async () => {
+    const connection = await acquire();
+    if (!counted.has(connection)) {
+      counted.add(connection);
+      const query = connection.query.bind(connection);
+      connection.query = (...args: unknown[]) => {
+        counter.count += 1;
+        return query(...args);
+      };
+    }
+    return connection;
+  };
+  return counter;
+}
+
+describe('statements per token request', () => {
+  let server: TestServer;
+  let rp: RelyingParty;
+  let worker: RelyingParty;
+  let counter: { readonly count: number };
+  const user = { email: 'stella@example.com', password: 'stella counts her statements' };
+
+  /** The fewest statements `request` made over a few tries. */
+  const fewest = async (request: () => Promise<unknown>): Promise<number> => {
+    let least = Infinity;
+    for (let i = 0; i < TRIES; i += 1) {
+      const before = counter.count;
+      await request();
+      least = Math.min(least, counter.count - before);
+    }
+    return least;
+  };
+
+  before(async () => {
+    server = await startTestServer();
+    await server.addUser({ ...user, name: 'Stella' });
+    rp = await RelyingParty.create(server.url, await server.addClient({ name: 'Web', redirectUris: [REDIRECT] }));
+    worker = await RelyingParty.create(server.url, await server.addClient({ name: 'Worker', grantTypes: ['client_credentials'] }));
+    counter = countQueries(server);
+  });
+  after(() => server.stop());
+
+  it('introspects an access token of a grant in one statement: the token as either kind, with its grant', async () => {
+    const { tokens } = await rp.signIn(new CookieClient(server.url), user, { scope: 'openid email offline_access' });
+    const statements = await fewest(async () => {
+      const seen = await oidc.tokenIntrospection(rp.config, tokens.access_token);
+      assert.equal(seen.active, true);
+      assert.equal(seen.client_id, rp.client.clientId);
+    });
+    assert.equal(statements, 1);
+  });
+
+  it('introspects a client-credentials token in one statement', async () => {
+    const { access_token } = await oidc.clientCredentialsGrant(worker.config);
+    const statements = await fewest(async () => assert.equal((await oidc.tokenIntrospection(worker.config, access_token)).active, true));
+    assert.equal(statements, 1);
+  });
+
+  it('answers an unknown token inactive in one statement', async () => {
+    const statements = await fewest(async () => assert.equal((await oidc.tokenIntrospection(rp.config, 'no-such-token')).active, false));
+    assert.equal(statements, 1);
+  });
+
+  it('issues a client-credentials token in one statement', async () => {
+    assert.equal(await fewest(() => oidc.clientCredentialsGrant(worker.config)), 1);
+  });
+
+  it('refreshes in two statements: the refresh token with its grant and account, then the new access token', async () => {
+    const { tokens } = await rp.signIn(new CookieClient(server.url), user, { scope: 'openid email offline_access' });
+    const statements = await fewest(async () => {
+      const refreshed = await oidc.refreshTokenGrant(rp.config, tokens.refresh_token!);
+      assert.ok(refreshed.id_token);
+    });
+    assert.equal(statements, 2);
+  });
+
+  it('answers userinfo for a token that outlives the session (offline_access) in one statement: the token with its grant and account', async () => {
+    const { tokens, claims } = await rp.signIn(new CookieClient(server.url), user, { scope: 'openid email offline_access' });
+    const statements = await fewest(async () => assert.equal((await oidc.fetchUserInfo(rp.config, tokens.access_token, claims.sub)).email, user.email));
+    assert.equal(statements, 1);
+  });
+});
