@@ -20,11 +20,13 @@ export interface BenchOptions {
   cpuProfDir: string | undefined;
   /** A configuration file layered over config/default.yaml for the server (LATCHKEY_CONFIG). */
   configFile: string | undefined;
+  /** LATCHKEY_WORKERS values to run the server with, one run each ("1", "auto", "4"); the embedded database runs one process. */
+  workers: readonly string[];
 }
 
 export const USAGE = `npm run bench -- [--duration 6] [--connections 50] [--database-url postgres://…] [--no-embedded]
                  [--only discovery,jwks,client-credentials,refresh,introspection,sign-in,argon2]
-                 [--config FILE.yaml] [--skip-build] [--cpu-prof DIR]`;
+                 [--workers 1,auto] [--config FILE.yaml] [--skip-build] [--cpu-prof DIR]`;
 
 export function readOptions(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
@@ -39,6 +41,7 @@ export function readOptions(argv: string[] = process.argv.slice(2), env: NodeJS.
       'skip-build': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       config: { type: 'string' },
+      workers: { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -60,7 +63,15 @@ export function readOptions(argv: string[] = process.argv.slice(2), env: NodeJS.
   const embedded = !values['no-embedded'];
   if (!embedded && !databaseUrl) throw new Error('--no-embedded needs --database-url');
   return { duration, connections, databaseUrl, embedded, only, build: !values['skip-build'], cpuProfDir: values['cpu-prof'],
-    configFile: values.config && path.resolve(values.config) };
+    configFile: values.config && path.resolve(values.config), workers: workerSettings(values.workers) };
+}
+
+/** `--workers 1,auto`: each a whole number from 1 to 64 or auto (what LATCHKEY_WORKERS takes), no repeats. */
+function workerSettings(value: string): string[] {
+  const list = [...new Set(value.split(',').map((s) => s.trim()).filter(Boolean))];
+  const bad = list.filter((w) => w !== 'auto' && !(/^\d+$/.test(w) && Number(w) >= 1 && Number(w) <= 64));
+  if (!list.length || bad.length) throw new Error(`--workers takes whole numbers from 1 to 64 or auto, comma-separated; got "${value}"`);
+  return list;
 }
 
 function positive(flag: string, value: string): number {

@@ -25,6 +25,8 @@ const LABELS: Record<ScenarioName, string> = {
 
 export interface Row {
   name: ScenarioName;
+  /** The server's LATCHKEY_WORKERS for this row ("1", "auto (2)"). */
+  workers: string;
   result: Measurement;
   /** CPU during the measured window, split by who used it (proc.ts). */
   cpu: CpuUse;
@@ -34,12 +36,18 @@ export interface Row {
   peakMb: number | undefined;
 }
 
+/** One server process (a primary and its workers, or one process) and its memory, summed over its processes. */
+export interface ServerRun {
+  workers: string;
+  idleRssMb: number;
+  peakRssMb: number;
+}
+
 export interface Report {
   title: string;
   notes: string[];
   rows: Row[];
-  idleRssMb: number;
-  peakRssMb: number;
+  runs: ServerRun[];
 }
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—');
@@ -60,32 +68,36 @@ function target(row: Row, ceiling: number | undefined): [string, string] {
 
 export function formatReport(report: Report): string {
   const ceiling = report.rows.find((r) => r.name === 'argon2')?.result.perSecond;
-  const head = ['scenario', 'per s', 'p50 ms', 'p99 ms', 'errors', 'CPU: server', 'gen', 'db', 'other', 'server ms/op', 'db stmts/op', 'peak RSS MB', 'target', 'result'];
+  const head = ['scenario', 'workers', 'per s', 'p50 ms', 'p99 ms', 'errors', 'CPU: server', 'gen', 'db', 'other', 'server ms/op', 'db stmts/op', 'peak RSS MB', 'target', 'result'];
   const body = report.rows.map((row) => {
     const r = row.result;
     const digits = r.perSecond < 100 ? 1 : 0;
     const ms = (v: number) => fmt(v, v < 10 ? 2 : v < 100 ? 1 : 0);
     const inServer = row.name !== 'argon2';
     return [
-      LABELS[row.name], fmt(r.perSecond, digits), ms(r.p50Ms), ms(r.p99Ms), fmt(r.errors),
+      LABELS[row.name], inServer ? row.workers : '', fmt(r.perSecond, digits), ms(r.p50Ms), ms(r.p99Ms), fmt(r.errors),
       fmt(row.cpu.server, 2), fmt(row.cpu.generator, 2), fmt(row.cpu.database, 2), fmt(row.cpu.other, 2), inServer ? fmt(row.cpu.serverMs / r.operations, 3) : '',
       inServer && row.statements !== undefined ? `≈${fmt(row.statements, 1)}` : '',
       row.peakMb === undefined ? '' : fmt(row.peakMb), ...target(row, ceiling),
     ];
   });
   const widths = head.map((_, i) => Math.max(head[i]!.length, ...body.map((r) => r[i]!.length)));
-  const numeric = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  const numeric = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const out = [`== ${report.title}`, ...report.notes.map((n) => `   ${n}`), '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), ''];
 
-  const signIn = report.rows.find((r) => r.name === 'sign-in')?.result.perSecond;
-  if (signIn !== undefined && ceiling !== undefined) {
-    const share = signIn / ceiling;
-    out.push(`sign-ins/s ÷ argon2 verifies/s = ${fmt(signIn, 1)} ÷ ${fmt(ceiling, 1)} = ${fmt(share * 100, 1)}%   target ≥ 75%   ${verdict(share >= TARGETS.signInShare)}`);
+  const several = report.runs.length > 1;
+  for (const signIn of report.rows.filter((r) => r.name === 'sign-in')) {
+    if (ceiling === undefined) break;
+    const share = signIn.result.perSecond / ceiling;
+    out.push(`sign-ins/s ÷ argon2 verifies/s${several ? ` (workers ${signIn.workers})` : ''} = ${fmt(signIn.result.perSecond, 1)} ÷ ${fmt(ceiling, 1)} = ${fmt(share * 100, 1)}%   target ≥ 75%   ${verdict(share >= TARGETS.signInShare)}`);
   }
-  out.push(`idle RSS after start-up = ${fmt(report.idleRssMb)} MB   target ≤ ${TARGETS.idleRssMb} MB   ${verdict(report.idleRssMb <= TARGETS.idleRssMb)}`);
-  out.push(`peak RSS of the server over the whole run, start-up included = ${fmt(report.peakRssMb)} MB`);
-  out.push('CPU columns: cores in use during the measured window by the server process (all threads, argon2 included), the load');
+  for (const run of report.runs) {
+    const of = several ? ` (workers ${run.workers}, all its processes)` : '';
+    out.push(`idle RSS after start-up${of} = ${fmt(run.idleRssMb)} MB   target ≤ ${TARGETS.idleRssMb} MB   ${verdict(run.idleRssMb <= TARGETS.idleRssMb)}`);
+    out.push(`peak RSS of the server over the whole run${of}, start-up included = ${fmt(run.peakRssMb)} MB`);
+  }
+  out.push('CPU columns: cores in use during the measured window by the server process and its workers (all threads, argon2 included), the load');
   out.push('generator (this process), the PostgreSQL backends of the bench database, and everything else (for argon2: the probe;');
   out.push('otherwise other people\'s work on the machine, which makes that row unreliable when it is well above 0).');
   return `${out.join('\n')}\n`;

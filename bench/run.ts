@@ -5,7 +5,8 @@
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, type Config } from '../src/config.ts';
+import { ConfigError, loadConfig, type Config } from '../src/config.ts';
+import { workerCount } from '../src/workers.ts';
 import { argon2Ceiling, usesParameters } from './argon2-ceiling.ts';
 import { buildServer } from './build.ts';
 import { cannon } from './cannon.ts';
@@ -13,8 +14,8 @@ import { embeddedDatabase, postgresDatabase, type BenchDatabase } from './databa
 import { loop, type Measurement } from './measurement.ts';
 import { readOptions, SCENARIOS, type BenchOptions, type ScenarioName } from './options.ts';
 import { check, protocolScenarios } from './protocol-scenarios.ts';
-import { cpuBetween, machineBusy, sampleCpu } from './proc.ts';
-import { formatReport, type Row } from './report.ts';
+import { cpuBetween, machineBusy, sampleCpu, type CpuSample } from './proc.ts';
+import { formatReport, type Row, type ServerRun } from './report.ts';
 import { freePort, serverEnvironment, startServerProcess, type ServerProcess } from './server.ts';
 import { seed, type Fixtures } from './seed.ts';
 import { signIn, type Tokens } from './sign-in.ts';
@@ -39,38 +40,82 @@ async function benchDatabase(db: BenchDatabase, options: BenchOptions): Promise<
   const fixtures = await seed(config, options.connections);
   if (!usesParameters(fixtures.sampleHash, config.argon2)) throw new Error('stored hashes do not use the configured argon2 parameters');
 
+  const rows: Row[] = [];
+  const runs: ServerRun[] = [];
+  const serverNotes: string[] = [];
+  for (const workers of workerRuns(env, options.workers, progress)) {
+    // The argon2 ceiling does not depend on the server: measured with the first run only.
+    const only = runs.length ? new Set([...options.only].filter((s) => s !== 'argon2')) : options.only;
+    const run = await benchServer({ db, env: { ...env, LATCHKEY_WORKERS: workers.setting }, workers: workers.label, fixtures, options: { ...options, only }, argon2: config.argon2, progress });
+    rows.push(...run.rows);
+    runs.push(run);
+    serverNotes.push(run.note);
+  }
+  // Each scenario's runs side by side, in the order the workers were given.
+  rows.sort((a, b) => SCENARIOS.indexOf(a.name) - SCENARIOS.indexOf(b.name));
+  const quiet = `machine busy before the run: ${(busyBefore * 100).toFixed(0)}% of all CPUs${busyBefore > 0.1 ? ' (NOT quiet: other work was running)' : ''}`;
+  return formatReport({ title: `${db.label} database`, notes: [...serverNotes, ...notes(options, config.argon2), quiet], rows, runs });
+}
+
+/**
+ * The --workers values this database runs, each once: what the server would make of LATCHKEY_WORKERS
+ * (`auto` is a number of cores on PostgreSQL and one process on the embedded database, which refuses more).
+ */
+function workerRuns(env: Record<string, string>, settings: readonly string[], progress: (s: string) => void): { setting: string; label: string }[] {
+  const runs = new Map<number, { setting: string; label: string }>();
+  for (const setting of settings) {
+    let count: number;
+    try {
+      count = workerCount(loadConfig({ env: { ...env, LATCHKEY_WORKERS: setting } }));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      progress(`--workers ${setting} skipped: ${err.message.split('\n').at(-1)!.trim()}`);
+      continue;
+    }
+    if (!runs.has(count)) runs.set(count, { setting, label: setting === 'auto' ? `auto (${count})` : setting });
+  }
+  return [...runs.values()];
+}
+
+/** One server process (with its workers) for every scenario: its rows, idle and peak RSS, and a note. */
+async function benchServer(ctx: {
+  db: BenchDatabase; env: Record<string, string>; workers: string; fixtures: Fixtures; options: BenchOptions; argon2: Config['argon2']; progress: (s: string) => void;
+}): Promise<ServerRun & { rows: Row[]; note: string }> {
+  const { db, env, fixtures, options, progress } = ctx;
   const server = await startServerProcess({ env, workDir: db.workDir, cpuProfDir: options.cpuProfDir });
   const stop = () => server.stop();
   cleanups.add(stop);
   try {
     await sleep(1500);
     const idleRssMb = server.memory().rssMb;
-    progress(`server pid ${server.pid} ready at ${server.url}, idle RSS ${idleRssMb.toFixed(0)} MB`);
+    const pids = server.pids();
+    progress(`server pid ${server.pid} (workers ${ctx.workers}: ${pids.length} processes) ready at ${server.url}, idle RSS ${idleRssMb.toFixed(0)} MB`);
 
     const signedIn: Tokens[] = await Promise.all(
       Array.from({ length: TOKEN_SIGN_INS }, (_, i) => signIn(server.url, fixtures.web, fixtures.users[i % fixtures.users.length]!, true)),
     );
-    const runnerFor = scenarioRunners({ server, fixtures, signedIn, options, argon2: config.argon2, env });
+    const runnerFor = scenarioRunners({ server, fixtures, signedIn, options, argon2: ctx.argon2, env });
     const warmup = Math.min(2, Math.max(0.5, options.duration / 4));
     let peakRssMb = server.memory().peakMb; // start-up included
 
     const rows: Row[] = [];
     for (const name of SCENARIOS.filter((s) => options.only.has(s))) {
-      progress(`${name}: ${options.duration} s`);
+      progress(`${name} (workers ${ctx.workers}): ${options.duration} s`);
       const run = await runnerFor(name);
       if (name !== 'argon2') await run(warmup);
       server.resetPeak();
       const transactions = await db.transactions();
-      const before = sampleCpu(server.pid, await db.backendPids());
+      const before = sampleServer(server, await db.backendPids());
       const result = await run(options.duration);
-      const cpu = cpuBetween(before, sampleCpu(server.pid, await db.backendPids()));
+      const cpu = cpuBetween(before, sampleServer(server, await db.backendPids()));
       const statements = transactions === undefined ? undefined : ((await db.transactions())! - transactions) / result.operations;
       const peakMb = server.memory().peakMb;
       peakRssMb = Math.max(peakRssMb, peakMb);
-      rows.push({ name, result, cpu, statements, peakMb: name === 'argon2' ? undefined : peakMb });
+      rows.push({ name, workers: ctx.workers, result, cpu, statements, peakMb: name === 'argon2' ? undefined : peakMb });
     }
-    const quiet = `machine busy before the run: ${(busyBefore * 100).toFixed(0)}% of all CPUs${busyBefore > 0.1 ? ' (NOT quiet: other work was running)' : ''}`;
-    return formatReport({ title: `${db.label} database`, notes: [...notes(db, server, options, config.argon2), quiet], rows, idleRssMb, peakRssMb });
+    const what = pids.length > 1 ? `a primary (pid ${server.pid}) and ${pids.length - 1} worker processes` : `child pid ${server.pid}`;
+    const note = `server, workers ${ctx.workers}: ${process.execPath.split('/').at(-1)} ${process.version} dist/src/main.js as ${what}, LATCHKEY_ENV=test, ${db.label === 'postgres' ? 'PostgreSQL (throw-away database)' : 'embedded PGlite (temp data dir)'}`;
+    return { workers: ctx.workers, idleRssMb, peakRssMb, rows, note };
   } catch (err) {
     process.stderr.write(`server log (last lines):\n${server.logTail()}\n`);
     throw err;
@@ -78,6 +123,12 @@ async function benchDatabase(db: BenchDatabase, options: BenchOptions): Promise<
     await stop();
     cleanups.delete(stop);
   }
+}
+
+/** CPU now, with the server's time summed over its processes (the primary and each worker). */
+function sampleServer(server: ServerProcess, databasePids: readonly number[]): CpuSample {
+  const sample = sampleCpu(server.pid, databasePids);
+  return { ...sample, serverMs: server.pids().reduce((ms, pid) => ms + sampleCpu(pid).serverMs, 0) };
 }
 
 /** How each scenario runs for a given number of seconds; the HTTP ones are checked once first. */
@@ -97,13 +148,12 @@ function scenarioRunners(ctx: {
   };
 }
 
-function notes(db: BenchDatabase, server: ServerProcess, options: BenchOptions, argon2: Config['argon2']): string[] {
+function notes(options: BenchOptions, argon2: Config['argon2']): string[] {
   return [
-    `server: ${process.execPath.split('/').at(-1)} ${process.version} dist/src/main.js as child pid ${server.pid}, LATCHKEY_ENV=test, ${db.label === 'postgres' ? 'PostgreSQL (throw-away database)' : 'embedded PGlite (temp data dir)'}`,
     `machine: ${os.cpus().length} CPUs shared by server and load generator; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(default 4)'}`,
     `load: ${options.connections} connections / virtual users, ${options.duration} s measured after a warm-up; autocannon with pipelining 1`,
     ...(options.configFile ? [`configuration: config/default.yaml + ${options.configFile}`] : []),
-    `argon2id m=${argon2.memoryCost} t=${argon2.timeCost} p=${argon2.parallelism}, concurrency ${argon2.concurrency} (server and ceiling alike)`,
+    `argon2id m=${argon2.memoryCost} t=${argon2.timeCost} p=${argon2.parallelism}, concurrency ${argon2.concurrency} per server process (the ceiling: one process)`,
     `sign-in: a new browser each time (no session, so consent every time): 7 page requests + code exchange at /token`,
     `refresh / introspection: ${TOKEN_SIGN_INS} tokens from real sign-ins, used in turn (confidential client: refresh tokens do not rotate)`,
   ];

@@ -1,6 +1,8 @@
 /**
  * The server under test as a child process (`node dist/src/main.js`), so its memory and CPU are its own and
- * not the load generator's. Configured only through LATCHKEY_* variables, on 127.0.0.1.
+ * not the load generator's. Configured only through LATCHKEY_* variables, on 127.0.0.1. With several
+ * workers (LATCHKEY_WORKERS) the server is the primary and its worker processes: memory and CPU are theirs
+ * together.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +16,9 @@ import { readMemory, resetPeak, type Memory } from './proc.ts';
 export interface ServerProcess {
   url: string;
   pid: number;
+  /** The primary and its workers (just `pid` for a single process). */
+  pids(): number[];
+  /** Summed over pids(): RSS now, and the sum of each process's peak. */
   memory(): Memory;
   /** Starts a new peak-RSS window (false when the kernel does not allow it). */
   resetPeak(): boolean;
@@ -65,7 +70,8 @@ export async function startServerProcess(opts: { env: Record<string, string>; wo
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (gone) throw new Error(`the server exited during start-up:\n${logTail()}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    // The banner comes once every worker listens; /readyz alone would answer as soon as the first does.
+    const ready = readFileSync(logFile, 'utf8').includes('Latchkey is running') && await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -75,11 +81,13 @@ export async function startServerProcess(opts: { env: Record<string, string>; wo
   }
 
   const pid = child.pid!;
+  const pids = () => [pid, ...childrenOf(pid)];
   return {
     url,
     pid,
-    memory: () => readMemory(pid),
-    resetPeak: () => resetPeak(pid),
+    pids,
+    memory: () => pids().map(readMemory).reduce((a, b) => ({ rssMb: a.rssMb + b.rssMb, peakMb: a.peakMb + b.peakMb })),
+    resetPeak: () => pids().map(resetPeak).every(Boolean),
     logTail,
     async stop() {
       if (gone) return;
@@ -89,4 +97,13 @@ export async function startServerProcess(opts: { env: Record<string, string>; wo
       clearTimeout(timer);
     },
   };
+}
+
+/** The child processes of `pid` (Linux: the main thread forks them, so its task lists them). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }

@@ -37,6 +37,10 @@ export const configSchema = z.strictObject({
   issuer: url.refine((v) => !URL.canParse(v) || (!new URL(v).search && !new URL(v).hash), 'must not have a query or fragment'),
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
+  server: z.strictObject({
+    /** Processes serving the one port (node:cluster, src/workers.ts): 1 to 64, or auto (one per core); more than 1 needs PostgreSQL. */
+    workers: z.custom<number | 'auto'>((v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64), 'must be a whole number from 1 to 64, or auto'),
+  }),
   productName: z.string().min(1).max(60),
   branding: z.strictObject({
     /** An https:// image URL (or a path under /assets/) shown above every page. */
@@ -262,11 +266,14 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** LATCHKEY_* variables and where they land. */
-const ENV_KEYS: readonly [string, string, 'string' | 'number' | 'list' | 'boolean'][] = [
+type EnvType = 'string' | 'number' | 'number-or-auto' | 'list' | 'boolean';
+
+const ENV_KEYS: readonly [string, string, EnvType][] = [
   ['LATCHKEY_ENV', 'env', 'string'],
   ['LATCHKEY_ISSUER', 'issuer', 'string'],
   ['LATCHKEY_HOST', 'host', 'string'],
   ['LATCHKEY_PORT', 'port', 'number'],
+  ['LATCHKEY_WORKERS', 'server.workers', 'number-or-auto'],
   ['LATCHKEY_PRODUCT_NAME', 'productName', 'string'],
   ['LATCHKEY_LOGO_URL', 'branding.logoUrl', 'string'],
   ['LATCHKEY_PRIMARY_COLOR', 'branding.primaryColor', 'string'],
@@ -328,6 +335,7 @@ export function loadConfig({ env = process.env, overrides }: LoadOptions = {}): 
   config.issuer = config.issuer.replace(/\/+$/, '');
   if (config.risk.geoipFile) config.risk.geoipFile = path.resolve(config.risk.geoipFile);
   settleWebauthn(config);
+  refuseEmbeddedWorkers(config);
   if (config.env === 'production') assertProductionReady(config);
   return deepFreeze(config);
 }
@@ -347,6 +355,16 @@ function settleWebauthn(config: z.infer<typeof configSchema>): void {
     return host !== rpId && !host.endsWith(`.${rpId}`);
   });
   if (bad.length) throw new ConfigError(`invalid configuration:\n  webauthn.rpId: ${rpId} is not the host name (or a parent domain) of ${bad.join(', ')}`);
+}
+
+/**
+ * The embedded database belongs to one process, so several workers need PostgreSQL. An explicit number is
+ * refused here; `auto` runs one process on the embedded database (main.ts says so in the log).
+ */
+function refuseEmbeddedWorkers(config: z.infer<typeof configSchema>): void {
+  const { workers } = config.server;
+  if (workers === 'auto' || workers === 1 || config.database.url) return;
+  throw new ConfigError(`invalid configuration:\n  server.workers: ${workers} worker processes need PostgreSQL (set LATCHKEY_DATABASE_URL); the embedded database belongs to one process (set LATCHKEY_WORKERS=1)`);
 }
 
 function assertProductionReady(config: z.infer<typeof configSchema>): void {
@@ -399,10 +417,14 @@ function readYaml(file: string): Record<string, unknown> {
   return value;
 }
 
-function coerce(name: string, value: string, type: 'string' | 'number' | 'list' | 'boolean'): unknown {
+function coerce(name: string, value: string, type: EnvType): unknown {
   switch (type) {
     case 'string':
       return value;
+    case 'number-or-auto':
+      if (value === 'auto') return value;
+      if (!/^\d+$/.test(value)) throw new ConfigError(`${name}: must be a whole number or auto, got "${value}"`);
+      return Number(value);
     case 'number': {
       const n = Number(value);
       if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new ConfigError(`${name}: must be a whole number, got "${value}"`);

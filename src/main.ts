@@ -1,13 +1,31 @@
-/** Start: config, database, migrations, app, listen; graceful shutdown on SIGTERM/SIGINT. */
-import { loadConfigOrExplain } from './config.ts';
-import { startServer, StartupError } from './server.ts';
+/**
+ * Start: config, database, migrations, app, listen; graceful shutdown on SIGTERM/SIGINT. With
+ * `server.workers` above 1 this process becomes the primary of a cluster (workers.ts) and each worker
+ * starts here again, serving as a single process does.
+ */
+import { loadConfigOrExplain, type Config } from './config.ts';
+import { createLogger } from './log.ts';
+import { runPrimary, workerCount, workerRole, type WorkerRole } from './workers.ts';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExplain();
   if (!config) process.exit(2);
+  const worker = workerRole();
+  const count = workerCount(config);
+  if (!worker && count > 1) {
+    runPrimary(config, count, (setupLink) => process.stdout.write(banner(config, { setupLink, workers: count })));
+    return;
+  }
+  await serve(config, worker);
+}
+
+/** One server in this process: alone, or as one of a cluster's workers. */
+async function serve(config: Config, worker: WorkerRole | undefined): Promise<void> {
+  // Loaded here, not at the top: a cluster's primary serves nothing and stays small without it.
+  const { startServer, StartupError } = await import('./server.ts');
   let server;
   try {
-    server = await startServer(config);
+    server = await startServer(config, worker ? { log: createLogger(config.log.level).child({ worker: worker.id }), prepare: worker.prepare } : {});
   } catch (err) {
     const message = err instanceof StartupError ? err.message : `cannot start: ${(err as Error).message}`;
     process.stderr.write(`latchkey: ${message}\n`);
@@ -15,13 +33,11 @@ async function main(): Promise<void> {
   }
   const { services } = server;
   services.log.info({ issuer: config.issuer, listen: server.url, database: services.database.kind, env: config.env }, 'latchkey started');
-  // Human-readable banner on stdout, outside the JSON log: the setup link is a secret and must not be logged.
-  const lines = [`\n  Latchkey is running. Issuer: ${config.issuer}`, `  Discovery: ${config.issuer}/.well-known/openid-configuration`];
-  if (services.database.kind === 'embedded') lines.push(`  Database: embedded, in ${config.database.dataDir}`);
-  if (server.setupLink) {
-    lines.push('', '  No administrator exists yet. Open this one-time link to create one:', `  ${server.setupLink}`);
+  if (config.server.workers === 'auto' && services.database.kind === 'embedded') {
+    services.log.warn({ workers: 1 }, 'server.workers is auto, but the embedded database belongs to one process: running one (use PostgreSQL for more)');
   }
-  process.stdout.write(`${lines.join('\n')}\n\n`);
+  if (worker) worker.ready(server.setupLink);
+  else process.stdout.write(banner(config, { embedded: services.database.kind === 'embedded', setupLink: server.setupLink, workers: 1 }));
 
   let signalled = false;
   const shutdown = (signal: string) => {
@@ -38,6 +54,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Human-readable banner on stdout, outside the JSON log: the setup link is a secret and must not be logged. */
+function banner(config: Config, at: { embedded?: boolean; setupLink: string | undefined; workers: number }): string {
+  const lines = [`\n  Latchkey is running. Issuer: ${config.issuer}`, `  Discovery: ${config.issuer}/.well-known/openid-configuration`];
+  if (at.embedded) lines.push(`  Database: embedded, in ${config.database.dataDir}`);
+  if (at.workers > 1) lines.push(`  Workers: ${at.workers} processes`);
+  if (at.setupLink) {
+    lines.push('', '  No administrator exists yet. Open this one-time link to create one:', `  ${at.setupLink}`);
+  }
+  return `${lines.join('\n')}\n\n`;
 }
 
 void main();

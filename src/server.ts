@@ -26,7 +26,16 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
-export async function startServer(config: Config, options: ServiceOptions & { adminSocket?: boolean } = {}): Promise<RunningServer> {
+export interface StartOptions extends ServiceOptions {
+  adminSocket?: boolean;
+  /**
+   * The one-time start-up work: migrations, the first signing keys, the setup link (a new link kills the
+   * last one). On by default; a cluster's later workers leave it to its first (workers.ts).
+   */
+  prepare?: boolean;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   // The embedded database belongs to one process: take the admin socket (the lock) before opening it.
   let adminSocket: net.Server | undefined;
   let servicesReady!: (s: Services) => void;
@@ -42,11 +51,16 @@ export async function startServer(config: Config, options: ServiceOptions & { ad
   const services = createServices(config, options);
   servicesReady(services);
   const { log, database } = services;
+  const prepare = options.prepare !== false;
   try {
-    const applied = await database.migrate();
-    if (applied.length) log.info({ migrations: applied }, 'database migrated');
-    const created = await ensureSigningKeys(services.store, config);
-    if (created.length) log.info({ algs: created }, 'signing keys generated');
+    if (prepare) {
+      const applied = await database.migrate();
+      if (applied.length) log.info({ migrations: applied }, 'database migrated');
+      const created = await ensureSigningKeys(services.store, config);
+      if (created.length) log.info({ algs: created }, 'signing keys generated');
+    } else {
+      await database.ping();
+    }
   } catch (err) {
     adminSocket?.close();
     await database.close().catch(() => {});
@@ -68,7 +82,7 @@ export async function startServer(config: Config, options: ServiceOptions & { ad
   const address = server.address() as AddressInfo;
   const stopPurging = startPurging(services);
   app.providers.start(config.keys.refreshSeconds);
-  const setupLink = await issueSetupLink(services);
+  const setupLink = prepare ? await issueSetupLink(services) : undefined;
 
   let stopping: Promise<void> | undefined;
   return {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import { CookieClient, csrfOf } from '../helpers/browser.ts';
@@ -6,17 +9,44 @@ import { TEST_DATABASE_URL } from '../helpers/db.ts';
 import { drive, RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { addQuestion, addRecoveryCodes, addTotp, awaitFreshStep, inFours, nowSeconds, pendingOf, totpCode } from '../helpers/two-step.ts';
+import { startServerProcess } from './workers-process.ts';
+
+/**
+ * The suite's run with workers (LATCHKEY_WORKERS=2 npm test, on PostgreSQL): instance B is then the real
+ * server as its own process with that many workers, so every race below is spread over three processes.
+ */
+const WORKERS = process.env.LATCHKEY_WORKERS && process.env.LATCHKEY_WORKERS !== '1' ? process.env.LATCHKEY_WORKERS : undefined;
+
+/** Instance B: what the tests need of it is its address, and that it stops cleanly. */
+interface Instance {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function workersInstance(a: TestServer, workers: string): Promise<Instance> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'latchkey-instance-b-'));
+  const b = await startServerProcess({ LATCHKEY_DATABASE_URL: a.db.url!, LATCHKEY_WORKERS: workers, LATCHKEY_ISSUER: a.url, LATCHKEY_LOG_LEVEL: 'warn', LATCHKEY_DATA_DIR: dataDir });
+  const expected = workers === 'auto' ? Math.min(64, availableParallelism()) : Number(workers);
+  assert.equal((await b.workerPids()).length, expected > 1 ? expected : 0, 'the worker processes below the primary');
+  return {
+    url: b.url,
+    async stop() {
+      assert.deepEqual(await b.stop(), { code: 0, signal: null }, b.output.stderr);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
 
 // Several instances behind a load balancer share one PostgreSQL database and one issuer; the embedded
 // database belongs to one process, so this suite runs on PostgreSQL only.
-describe('two instances on one PostgreSQL database', { skip: !TEST_DATABASE_URL && 'needs LATCHKEY_TEST_DATABASE_URL' }, () => {
+describe(`two instances on one PostgreSQL database${WORKERS ? `, the second with ${WORKERS} workers` : ''}`, { skip: !TEST_DATABASE_URL && 'needs LATCHKEY_TEST_DATABASE_URL' }, () => {
   let a: TestServer;
-  let b: TestServer;
+  let b: Instance;
   const dave = { email: 'dave@example.com', password: 'dave-signs-in-on-one-instance' };
 
   before(async () => {
     a = await startTestServer();
-    b = await startTestServer({ db: a.db, config: { issuer: a.url } });
+    b = WORKERS ? await workersInstance(a, WORKERS) : await startTestServer({ db: a.db, config: { issuer: a.url } });
     await a.addUser(dave);
   });
   after(async () => {
