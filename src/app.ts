@@ -34,6 +34,7 @@ import { settleCibaPrompts } from './oidc/ciba.ts';
 import { endSignInsDeniedOnThePhone } from './interaction/denied.ts';
 import type { Services } from './services.ts';
 import { postToGet } from './oidc/post-methods.ts';
+import { cachedDocuments } from './oidc/documents.ts';
 import { appFiles } from './push/app-files.ts';
 import { appApi } from './push/api.ts';
 
@@ -71,6 +72,8 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     // The admin API refuses a NUL in its own input, as problem details and audited (admin/api/pipeline.ts).
     .use(refuseNulInUrl('/admin/api/'))
     .use(health(services.database, opts.shuttingDown ?? (() => false)))
+    // Discovery and the JWKS as oidc-provider renders them, kept per provider (oidc/documents.ts): no route below answers them.
+    .use(cachedDocuments(() => providers.current()))
     .use(assets(config))
     .use(appFiles())
     .use(appApi(deps))
