@@ -30,6 +30,14 @@ interface Row {
   created_at: Date; updated_at: Date;
 }
 
+/** Its columns named, not `*`: a prepared statement's result type is fixed (see users.ts USER_COLUMNS). */
+const CLIENT_COLUMNS = [
+  'client_id', 'name', 'metadata', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at', 'disabled_at', 'created_at', 'updated_at',
+] as const satisfies readonly (keyof Row)[];
+const allClientColumns: Record<Exclude<keyof Row, (typeof CLIENT_COLUMNS)[number]>, never> = {};
+void allClientColumns;
+const CLIENT_FIND_SQL = `select ${CLIENT_COLUMNS.join(', ')} from clients where client_id = $1 limit 1`;
+
 const PURPOSE = 'client_secret';
 
 /** The notification channel on which every change to a client is announced (payload: its client_id). */
@@ -72,7 +80,7 @@ export function clientsRepository(db: Db, sealer: Sealer) {
   };
   /** Every protocol request's client lookup: a prepared statement (db.ts), not the query builder. */
   const load = async (clientId: string) => {
-    const [row] = await prepared<Row>(db, 'client_find', 'select * from clients where client_id = $1 limit 1', [clientId]);
+    const [row] = await prepared<Row>(db, 'client_find', CLIENT_FIND_SQL, [clientId]);
     return row && deepFreeze(toClient(row));
   };
   return {

@@ -5,7 +5,7 @@
  * the rest go through knex.
  */
 import { deleted, prepared, type Db } from './db.ts';
-import { toUser, type Row as UserRow, type User } from './users.ts';
+import { toUser, USER_COLUMNS, type Row as UserRow, type User } from './users.ts';
 
 export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; accountId?: string; consumed?: number };
 
@@ -53,7 +53,7 @@ const UPSERT_UNLESS_REVOKED_SQL = `insert into oidc_payloads (kind, id, payload,
  * account it was issued to, if any (the user's columns follow the token's and the grant's).
  */
 const TOKEN_WITH_GRANT_SQL = `select p.kind as token_kind, p.payload as token_payload, p.consumed_at as token_consumed_at,
-        g.payload as grant_payload, g.consumed_at as grant_consumed_at, u.*
+        g.payload as grant_payload, g.consumed_at as grant_consumed_at, ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}
    from oidc_payloads p
    left join oidc_payloads g on g.kind = 'Grant' and g.id = p.grant_id and (g.expires_at is null or g.expires_at > now())
    left join users u on u.id = p.account_id

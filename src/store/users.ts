@@ -58,6 +58,20 @@ export interface Row {
   verification_preference: VerificationPreference; roles: string[]; recovery_pending_at: Date | null; created_at: Date; updated_at: Date;
 }
 
+/**
+ * Every column of a `users` row, named: a prepared statement that reads a user lists them rather than
+ * `u.*`, whose result type PostgreSQL fixes at preparation (a migration adding a column would then fail
+ * every later run of it on that connection: "cached plan must not change result type").
+ */
+export const USER_COLUMNS = [
+  'id', 'email', 'email_normalized', 'email_verified_at', 'name', 'given_name', 'family_name', 'locale', 'language',
+  'phone_number', 'phone_verified_at', 'address', 'password_hash', 'status', 'verification_preference', 'roles',
+  'recovery_pending_at', 'created_at', 'updated_at',
+] as const satisfies readonly (keyof Row)[];
+// Every key of Row is listed (a compile error names the one missing).
+const allUserColumns: Record<Exclude<keyof Row, (typeof USER_COLUMNS)[number]>, never> = {};
+void allUserColumns;
+
 /** Case-insensitive identity of an email address. */
 export function normalizeEmail(email: string): string {
   return email.normalize('NFKC').trim().toLowerCase();

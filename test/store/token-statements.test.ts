@@ -101,4 +101,19 @@ describe('statements per token request', () => {
     const statements = await fewest(async () => assert.equal((await oidc.fetchUserInfo(rp.config, tokens.access_token, claims.sub)).email, user.email));
     assert.equal(statements, 1);
   });
+
+  it('keeps answering after a migration adds a column to users and to clients while it serves (the prepared statements name their columns)', async () => {
+    const { tokens, claims } = await rp.signIn(new CookieClient(server.url), user, { scope: 'openid email offline_access' });
+    // Prepared on every pooled connection first, so that a result type fixed before the change would be caught.
+    for (let i = 0; i < 12; i += 1) await oidc.fetchUserInfo(rp.config, tokens.access_token, claims.sub);
+    const knex = server.server.services.database.knex;
+    await knex.raw('alter table users add column later_column text');
+    await knex.raw('alter table clients add column later_column text');
+    for (let i = 0; i < 12; i += 1) {
+      assert.equal((await oidc.fetchUserInfo(rp.config, tokens.access_token, claims.sub)).email, user.email);
+      assert.equal((await oidc.tokenIntrospection(rp.config, tokens.access_token)).active, true);
+    }
+    const fresh = await RelyingParty.create(server.url, await server.addClient({ name: 'Added after', grantTypes: ['client_credentials'] }));
+    assert.ok((await oidc.clientCredentialsGrant(fresh.config)).access_token, 'a client not yet cached is read by the prepared lookup');
+  });
 });
