@@ -9,21 +9,13 @@ import type { Actor } from '../admin/operations/actor.ts';
 import type { Csrf } from '../http/csrf.ts';
 import type { Render } from '../http/render.ts';
 import type { Services } from '../services.ts';
+import type { ConsoleSession } from '../store/console-sessions.ts';
 import type { User } from '../store/users.ts';
 
 export type ConsoleDeps = Services & { render: Render; csrf: Csrf; provider: () => Provider };
 
 /** The console's own session (the `lk.admin` cookie), as its store row reads. */
-export interface ConsoleSession {
-  idHash: string;
-  userId: string;
-  oidcSessionUid: string;
-  acr: string;
-  amr: string[];
-  authTime: Date;
-  createdAt: Date;
-  lastSeenAt: Date;
-}
+export type { ConsoleSession } from '../store/console-sessions.ts';
 
 export interface ConsoleState {
   /** The submitted form (POST), read and CSRF/Origin-checked by `kit.form`. */
