@@ -136,26 +136,38 @@ const ALERT_URL = 'chrome://global/content/alerts/alert.xhtml';
  */
 export async function clickNotification(firefox: Firefox, body?: string, timeoutMs = 5000): Promise<void> {
   const connection = (firefox.browser as unknown as { connection: BidiConnection }).connection;
+  // Clicked only once the alert has loaded (before that its click handler may not be attached yet).
   const click = `(() => {
+    if (document.readyState !== 'complete') return 'loading';
     const text = document.getElementById('alertTextLabel')?.textContent ?? '';
     const wanted = ${JSON.stringify(body ?? null)};
     if (wanted !== null && !text.includes(wanted)) return text;
     document.getElementById('alertBox').click();
     return true;
   })()`;
+  const alertsShown = async () => {
+    const { result } = await connection.send('browsingContext.getTree', { 'moz:scope': 'chrome' });
+    return (result as { contexts: { context: string; url: string }[] }).contexts.filter((c) => c.url === ALERT_URL);
+  };
   const deadline = Date.now() + timeoutMs;
   let seen: unknown[] = [];
+  let clicked: string | undefined;
   do {
-    const { result } = await connection.send('browsingContext.getTree', { 'moz:scope': 'chrome' });
-    const alerts = (result as { contexts: { context: string; url: string }[] }).contexts.filter((c) => c.url === ALERT_URL);
+    const alerts = await alertsShown();
+    // A click took when the service worker closed the notification (notificationclick): its alert is gone.
+    if (clicked && !alerts.some((a) => a.context === clicked)) return;
     seen = [];
     for (const { context } of alerts) {
       const { result: evaluated } = await connection.send('script.evaluate', { expression: click, target: { context }, awaitPromise: false });
       const value = (evaluated as { result?: { value?: unknown } }).result?.value;
-      if (value === true) return;
+      if (value === true) {
+        clicked = context;
+        break;
+      }
       seen.push(value);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, clicked ? 250 : 50));
   } while (Date.now() < deadline);
+  if (clicked) throw new Error(`the notification "${body ?? ''}" was clicked but never closed within ${timeoutMs} ms (no notificationclick?)`);
   throw new Error(`no notification ${body === undefined ? '' : `"${body}" `}shown within ${timeoutMs} ms; shown: ${seen.length ? JSON.stringify(seen) : 'none'}`);
 }
