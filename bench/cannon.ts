@@ -18,6 +18,8 @@ export interface HttpScenario {
 export interface Load {
   connections: number;
   seconds: number;
+  /** Requests per second over all connections (open loop, latency corrected for coordinated omission); unbounded when absent. */
+  rate?: number;
 }
 
 export async function cannon(url: string, scenario: HttpScenario, load: Load): Promise<Measurement> {
@@ -42,6 +44,39 @@ export async function cannon(url: string, scenario: HttpScenario, load: Load): P
         }
       : {}),
   });
+  return measurement(r);
+}
+
+/**
+ * Several scenarios as one load: each connection sends them in turn (one request of each, then again), so
+ * one latency histogram covers them all. Used for token traffic (client credentials, refresh,
+ * introspection) under the mixed scenario.
+ */
+export async function cannonMix(url: string, scenarios: readonly HttpScenario[], load: Load): Promise<Measurement> {
+  const next = scenarios.map(() => 0);
+  const verifiers = scenarios.map((s) => s.verify ?? (() => true));
+  const r = await autocannon({
+    url,
+    connections: load.connections,
+    duration: load.seconds,
+    pipelining: 1,
+    timeout: 10,
+    ...(load.rate ? { overallRate: load.rate } : {}),
+    // Each answer must pass the check of one of the scenarios (they answer differently enough to tell).
+    verifyBody: ((body: string) => verifiers.some((v) => v(body))) as (body: unknown) => boolean,
+    requests: scenarios.map((scenario, i) => ({
+      method: scenario.method ?? 'GET',
+      path: scenario.path,
+      headers: scenario.headers ?? {},
+      ...(scenario.bodies?.length
+        ? { setupRequest: (request: autocannon.Request) => ({ ...request, body: scenario.bodies![next[i]!++ % scenario.bodies!.length] }) }
+        : {}),
+    })),
+  });
+  return measurement(r);
+}
+
+function measurement(r: autocannon.Result): Measurement {
   return {
     perSecond: r.requests.total / r.duration,
     p50Ms: r.latency.p50,

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['discovery', 'jwks', 'client-credentials', 'refresh', 'introspection', 'sign-in', 'argon2'] as const;
+export const SCENARIOS = ['discovery', 'jwks', 'client-credentials', 'refresh', 'introspection', 'sign-in', 'mixed', 'argon2'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -22,11 +22,16 @@ export interface BenchOptions {
   configFile: string | undefined;
   /** LATCHKEY_WORKERS values to run the server with, one run each ("1", "auto", "4"); the embedded database runs one process. */
   workers: readonly string[];
+  /** Token requests per second (client credentials, refresh and introspection in turn) in the mixed scenario and the soak. */
+  tokenRate: number;
+  /** Seconds of the soak (the mixed scenario, sampled every 30 s) instead of the scenarios; undefined: no soak. */
+  soakSeconds: number | undefined;
 }
 
 export const USAGE = `npm run bench -- [--duration 6] [--connections 50] [--database-url postgres://…] [--no-embedded]
-                 [--only discovery,jwks,client-credentials,refresh,introspection,sign-in,argon2]
-                 [--workers 1,auto] [--config FILE.yaml] [--skip-build] [--cpu-prof DIR]`;
+                 [--only discovery,jwks,client-credentials,refresh,introspection,sign-in,mixed,argon2]
+                 [--workers 1,auto] [--token-rate 200] [--soak SECONDS] [--config FILE.yaml] [--skip-build] [--cpu-prof DIR]
+  --soak 600: only the mixed scenario, for that long, RSS and token p99 sampled every 30 s (npm run bench:soak)`;
 
 export function readOptions(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
@@ -42,6 +47,8 @@ export function readOptions(argv: string[] = process.argv.slice(2), env: NodeJS.
       'cpu-prof': { type: 'string' },
       config: { type: 'string' },
       workers: { type: 'string', default: '1' },
+      'token-rate': { type: 'string', default: '200' },
+      soak: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -55,15 +62,20 @@ export function readOptions(argv: string[] = process.argv.slice(2), env: NodeJS.
   if (databaseUrl && !/^postgres(ql)?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(databaseUrl.replace(/\/\/[^@/]*@/, '//'))) {
     throw new Error('--database-url must point at a PostgreSQL server on the loopback interface');
   }
+  const soakSeconds = values.soak === undefined ? undefined : Number(values.soak);
+  if (soakSeconds !== undefined && !(Number.isInteger(soakSeconds) && soakSeconds >= 30 && soakSeconds <= 86_400)) {
+    throw new Error(`--soak takes whole seconds from 30 to 86400, got "${values.soak}"`);
+  }
   const only = new Set<ScenarioName>();
-  for (const name of (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const name of (soakSeconds ? 'mixed' : values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
     if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`--only: unknown scenario ${name} (known: ${SCENARIOS.join(', ')})`);
     only.add(name as ScenarioName);
   }
   const embedded = !values['no-embedded'];
   if (!embedded && !databaseUrl) throw new Error('--no-embedded needs --database-url');
   return { duration, connections, databaseUrl, embedded, only, build: !values['skip-build'], cpuProfDir: values['cpu-prof'],
-    configFile: values.config && path.resolve(values.config), workers: workerSettings(values.workers) };
+    configFile: values.config && path.resolve(values.config), workers: workerSettings(values.workers),
+    tokenRate: positive('--token-rate', values['token-rate'], 100_000), soakSeconds };
 }
 
 /** `--workers 1,auto`: each a whole number from 1 to 64 or auto (what LATCHKEY_WORKERS takes), no repeats. */
@@ -74,8 +86,8 @@ function workerSettings(value: string): string[] {
   return list;
 }
 
-function positive(flag: string, value: string): number {
+function positive(flag: string, value: string, max = 600): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 600) throw new Error(`${flag} must be a positive number of at most 600, got "${value}"`);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`${flag} must be a positive number of at most ${max}, got "${value}"`);
   return n;
 }

@@ -1,6 +1,7 @@
 /** The targets, and the table that puts each figure next to its target with pass or miss. */
 import type { Measurement } from './measurement.ts';
 import type { ScenarioName } from './options.ts';
+import type { SoakResult } from './mixed.ts';
 import type { CpuUse } from './proc.ts';
 
 export const TARGETS = {
@@ -20,11 +21,18 @@ const LABELS: Record<ScenarioName, string> = {
   refresh: 'refresh grant  POST /token',
   introspection: 'introspection  POST /token/introspection',
   'sign-in': 'password sign-in, full flow incl. consent',
+  mixed: 'mixed: token requests alone',
   argon2: 'argon2id verify (ceiling, same env)',
 };
 
 export interface Row {
   name: ScenarioName;
+  /** Instead of the scenario's label (the mixed scenario's rows). */
+  label?: string;
+  /** False when the row shares its CPU window with another load (server ms/op would count both). */
+  perOp?: boolean;
+  /** A p99 target for this row (ms), e.g. token requests during sign-ins. */
+  p99TargetMs?: number;
   /** The server's LATCHKEY_WORKERS for this row ("1", "auto (2)"). */
   workers: string;
   result: Measurement;
@@ -39,6 +47,8 @@ export interface Row {
 /** One server process (a primary and its workers, or one process) and its memory, summed over its processes. */
 export interface ServerRun {
   workers: string;
+  /** The soak's samples, when it ran instead of the scenarios. */
+  soak?: SoakResult;
   idleRssMb: number;
   peakRssMb: number;
 }
@@ -56,6 +66,7 @@ const verdict = (ok: boolean) => (ok ? 'pass' : 'MISS');
 function target(row: Row, ceiling: number | undefined): [string, string] {
   const { name, result } = row;
   const clean = result.errors === 0;
+  if (row.p99TargetMs !== undefined) return [`p99 < ${row.p99TargetMs} ms`, verdict(clean && result.p99Ms < row.p99TargetMs)];
   if (name === 'sign-in') {
     if (ceiling === undefined) return ['≥ 75% of argon2', '(no argon2 run)'];
     return [`≥ ${fmt(TARGETS.signInShare * ceiling, 1)}/s (75% of argon2)`, verdict(clean && result.perSecond >= TARGETS.signInShare * ceiling)];
@@ -74,19 +85,21 @@ export function formatReport(report: Report): string {
     const digits = r.perSecond < 100 ? 1 : 0;
     const ms = (v: number) => fmt(v, v < 10 ? 2 : v < 100 ? 1 : 0);
     const inServer = row.name !== 'argon2';
+    const perOp = inServer && row.perOp !== false;
     return [
-      LABELS[row.name], inServer ? row.workers : '', fmt(r.perSecond, digits), ms(r.p50Ms), ms(r.p99Ms), fmt(r.errors),
-      fmt(row.cpu.server, 2), fmt(row.cpu.generator, 2), fmt(row.cpu.database, 2), fmt(row.cpu.other, 2), inServer ? fmt(row.cpu.serverMs / r.operations, 3) : '',
-      inServer && row.statements !== undefined ? `≈${fmt(row.statements, 1)}` : '',
+      row.label ?? LABELS[row.name], inServer ? row.workers : '', fmt(r.perSecond, digits), ms(r.p50Ms), ms(r.p99Ms), fmt(r.errors),
+      fmt(row.cpu.server, 2), fmt(row.cpu.generator, 2), fmt(row.cpu.database, 2), fmt(row.cpu.other, 2), perOp ? fmt(row.cpu.serverMs / r.operations, 3) : '',
+      perOp && row.statements !== undefined ? `≈${fmt(row.statements, 1)}` : '',
       row.peakMb === undefined ? '' : fmt(row.peakMb), ...target(row, ceiling),
     ];
   });
   const widths = head.map((_, i) => Math.max(head[i]!.length, ...body.map((r) => r[i]!.length)));
   const numeric = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const out = [`== ${report.title}`, ...report.notes.map((n) => `   ${n}`), '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), ''];
+  const out = report.rows.length === 0 ? [`== ${report.title}`, ...report.notes.map((n) => `   ${n}`), ''] : [`== ${report.title}`, ...report.notes.map((n) => `   ${n}`), '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), ''];
 
   const several = report.runs.length > 1;
+  for (const run of report.runs) if (run.soak) out.push(...soakTable(run.soak, several ? ` (workers ${run.workers})` : ''), '');
   for (const signIn of report.rows.filter((r) => r.name === 'sign-in')) {
     if (ceiling === undefined) break;
     const share = signIn.result.perSecond / ceiling;
@@ -101,4 +114,18 @@ export function formatReport(report: Report): string {
   out.push('generator (this process), the PostgreSQL backends of the bench database, and everything else (for argon2: the probe;');
   out.push('otherwise other people\'s work on the machine, which makes that row unreliable when it is well above 0).');
   return `${out.join('\n')}\n`;
+}
+
+function soakTable(soak: SoakResult, of: string): string[] {
+  const head = ['at s', 'RSS MB', 'token /s', 'token p50 ms', 'token p99 ms', 'token errors', 'sign-ins/s', 'sign-in errors'];
+  const body = soak.windows.map((w) => [
+    String(w.atS), fmt(w.rssMb), fmt(w.tokens.perSecond), fmt(w.tokens.p50Ms, 1), fmt(w.tokens.p99Ms, 1), fmt(w.tokens.errors), fmt(w.signInsPerSecond, 1), fmt(w.signInErrors),
+  ]);
+  const widths = head.map((_, i) => Math.max(head[i]!.length, ...body.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  return [
+    `soak${of}: mixed scenario, a sample every 30 s`,
+    line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line),
+    `RSS ${soak.rssFlat ? 'stayed flat' : 'GREW'}; token p99 ${soak.p99Flat ? 'stayed flat' : 'GREW'}   (${soak.rule})`,
+  ];
 }

@@ -12,6 +12,8 @@ import { buildServer } from './build.ts';
 import { cannon } from './cannon.ts';
 import { embeddedDatabase, postgresDatabase, type BenchDatabase } from './databases.ts';
 import { loop, type Measurement } from './measurement.ts';
+import { soak as soak_, TOKEN_CONNECTIONS, tokenTraffic, tokensDuringSignIns, type MixedInputs } from './mixed.ts';
+import { header } from './header.ts';
 import { readOptions, SCENARIOS, type BenchOptions, type ScenarioName } from './options.ts';
 import { check, protocolScenarios } from './protocol-scenarios.ts';
 import { cpuBetween, machineBusy, sampleCpu, type CpuSample } from './proc.ts';
@@ -99,23 +101,46 @@ async function benchServer(ctx: {
     let peakRssMb = server.memory().peakMb; // start-up included
 
     const rows: Row[] = [];
-    for (const name of SCENARIOS.filter((s) => options.only.has(s))) {
-      progress(`${name} (workers ${ctx.workers}): ${options.duration} s`);
-      const run = await runnerFor(name);
-      if (name !== 'argon2') await run(warmup);
+    /** Runs `work` as one measured window: CPU, statements per operation (of `operations`) and peak RSS. */
+    const measured = async <T>(work: () => Promise<T>, operations: (t: T) => number) => {
       server.resetPeak();
       const transactions = await db.transactions();
       const before = sampleServer(server, await db.backendPids());
-      const result = await run(options.duration);
+      const out = await work();
       const cpu = cpuBetween(before, sampleServer(server, await db.backendPids()));
-      const statements = transactions === undefined ? undefined : ((await db.transactions())! - transactions) / result.operations;
+      const statements = transactions === undefined ? undefined : ((await db.transactions())! - transactions) / operations(out);
       const peakMb = server.memory().peakMb;
       peakRssMb = Math.max(peakRssMb, peakMb);
+      return { out, cpu, statements, peakMb };
+    };
+    let soak: ServerRun['soak'];
+    for (const name of SCENARIOS.filter((s) => options.only.has(s))) {
+      if (name === 'mixed') {
+        const mix = await mixedInputs({ server, fixtures, signedIn, options });
+        if (options.soakSeconds) {
+          progress(`soak (workers ${ctx.workers}): ${options.soakSeconds} s of token traffic at ${options.tokenRate}/s while sign-ins run`);
+          await tokensDuringSignIns(mix, warmup);
+          soak = await soak_(mix, options.soakSeconds, () => server.memory().rssMb, progress);
+          continue;
+        }
+        progress(`mixed (workers ${ctx.workers}): token traffic at ${options.tokenRate}/s alone, then with sign-ins: ${options.duration} s each`);
+        await tokenTraffic(mix, warmup);
+        const alone = await measured(() => tokenTraffic(mix, options.duration), (m) => m.operations);
+        rows.push({ name, label: 'mixed: token requests alone', workers: ctx.workers, result: alone.out, cpu: alone.cpu, statements: alone.statements, peakMb: alone.peakMb, p99TargetMs: TOKEN_P99_TARGET_MS });
+        const both = await measured(() => tokensDuringSignIns(mix, options.duration), (m) => m.tokens.operations + m.signIns.operations);
+        rows.push({ name, label: 'mixed: token requests during sign-ins', workers: ctx.workers, result: both.out.tokens, cpu: both.cpu, statements: undefined, peakMb: both.peakMb, perOp: false, p99TargetMs: TOKEN_P99_TARGET_MS });
+        rows.push({ name, label: 'mixed: sign-ins during token traffic', workers: ctx.workers, result: both.out.signIns, cpu: both.cpu, statements: undefined, peakMb: both.peakMb, perOp: false });
+        continue;
+      }
+      progress(`${name} (workers ${ctx.workers}): ${options.duration} s`);
+      const run = await runnerFor(name);
+      if (name !== 'argon2') await run(warmup);
+      const { out: result, cpu, statements, peakMb } = await measured(() => run(options.duration), (m) => m.operations);
       rows.push({ name, workers: ctx.workers, result, cpu, statements, peakMb: name === 'argon2' ? undefined : peakMb });
     }
     const what = pids.length > 1 ? `a primary (pid ${server.pid}) and ${pids.length - 1} worker processes` : `child pid ${server.pid}`;
     const note = `server, workers ${ctx.workers}: ${process.execPath.split('/').at(-1)} ${process.version} dist/src/main.js as ${what}, LATCHKEY_ENV=test, ${db.label === 'postgres' ? 'PostgreSQL (throw-away database)' : 'embedded PGlite (temp data dir)'}`;
-    return { workers: ctx.workers, idleRssMb, peakRssMb, rows, note };
+    return { workers: ctx.workers, idleRssMb, peakRssMb, rows, note, ...(soak ? { soak } : {}) };
   } catch (err) {
     process.stderr.write(`server log (last lines):\n${server.logTail()}\n`);
     throw err;
@@ -131,6 +156,24 @@ function sampleServer(server: ServerProcess, databasePids: readonly number[]): C
   return { ...sample, serverMs: server.pids().reduce((ms, pid) => ms + sampleCpu(pid).serverMs, 0) };
 }
 
+/** The issue's target for the token endpoints' p99 latency. */
+const TOKEN_P99_TARGET_MS = 50;
+
+/** The mixed scenario's token traffic (each kind checked once first) and sign-ins, on the same users as the sign-in scenario. */
+async function mixedInputs(ctx: { server: ServerProcess; fixtures: Fixtures; signedIn: Tokens[]; options: BenchOptions }): Promise<MixedInputs> {
+  const { server, fixtures, options } = ctx;
+  const protocol = protocolScenarios({ fixtures, signedIn: ctx.signedIn });
+  const kinds = ['client-credentials', 'refresh', 'introspection'] as const;
+  for (const kind of kinds) await check(server.url, kind, protocol[kind]);
+  return {
+    url: server.url,
+    tokens: kinds.map((k) => protocol[k]),
+    tokenRate: options.tokenRate,
+    signIn: (w) => signIn(server.url, fixtures.web, fixtures.users[w % fixtures.users.length]!).then(() => {}),
+    signInUsers: options.connections,
+  };
+}
+
 /** How each scenario runs for a given number of seconds; the HTTP ones are checked once first. */
 function scenarioRunners(ctx: {
   server: ServerProcess; fixtures: Fixtures; signedIn: Tokens[]; options: BenchOptions; argon2: Config['argon2']; env: Record<string, string>;
@@ -138,6 +181,7 @@ function scenarioRunners(ctx: {
   const { server, fixtures, options } = ctx;
   const protocol = protocolScenarios({ fixtures, signedIn: ctx.signedIn });
   return async (name: ScenarioName): Promise<(seconds: number) => Promise<Measurement>> => {
+    if (name === 'mixed') throw new Error('the mixed scenario runs through mixedInputs()');
     if (name === 'argon2') return (seconds) => argon2Ceiling(ctx.argon2, seconds, ctx.env);
     if (name === 'sign-in') {
       const { users } = fixtures;
@@ -152,6 +196,9 @@ function notes(options: BenchOptions, argon2: Config['argon2']): string[] {
   return [
     `machine: ${os.cpus().length} CPUs shared by server and load generator; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(default 4)'}`,
     `load: ${options.connections} connections / virtual users, ${options.duration} s measured after a warm-up; autocannon with pipelining 1`,
+    ...(options.only.has('mixed')
+      ? [`mixed${options.soakSeconds ? ' (soak)' : ''}: client credentials, refresh and introspection in turn at ${options.tokenRate}/s in all (${TOKEN_CONNECTIONS} connections, latency corrected for coordinated omission), alone and then while ${options.connections} virtual users sign in`]
+      : []),
     ...(options.configFile ? [`configuration: config/default.yaml + ${options.configFile}`] : []),
     `argon2id m=${argon2.memoryCost} t=${argon2.timeCost} p=${argon2.parallelism}, concurrency ${argon2.concurrency} per server process (the ceiling: one process)`,
     `sign-in: a new browser each time (no session, so consent every time): 7 page requests + code exchange at /token`,
@@ -161,6 +208,7 @@ function notes(options: BenchOptions, argon2: Config['argon2']): string[] {
 
 async function main(): Promise<void> {
   const options = readOptions();
+  process.stdout.write(header());
   if (options.build) {
     process.stderr.write('building dist/ (npm run build)\n');
     const problems = await buildServer();

@@ -14,6 +14,7 @@ import * as push from './012_push.ts';
 import * as clientAdmin from './013_client_admin.ts';
 import * as recoveryPending from './014_recovery_pending.ts';
 import * as consoleSessions from './015_console_sessions.ts';
+import * as signingKeyActivation from './016_signing_key_activation.ts';
 
 export interface Migration {
   name: string;
@@ -37,4 +38,5 @@ export const migrations: Migration[] = [
   { name: '013_client_admin', ...clientAdmin },
   { name: '014_recovery_pending', ...recoveryPending },
   { name: '015_console_sessions', ...consoleSessions },
+  { name: '016_signing_key_activation', ...signingKeyActivation },
 ];

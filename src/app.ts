@@ -37,6 +37,8 @@ import { postToGet } from './oidc/post-methods.ts';
 import { cachedDocuments } from './oidc/documents.ts';
 import { appFiles } from './push/app-files.ts';
 import { appApi } from './push/api.ts';
+import { httpMetrics, metricsOnMainPort } from './metrics/http.ts';
+import { observeProvider } from './metrics/provider.ts';
 
 export interface App {
   koa: Koa;
@@ -62,6 +64,8 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
   const setup = setupRoutes(services, render, forms);
   const callbacks = new WeakMap<Provider, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
 
+  // Every request counted and timed (metrics/http.ts), only where a scraper can read the numbers.
+  if (config.metrics.port !== undefined || config.metrics.token !== undefined) koa.use(httpMetrics());
   koa
     .use(requestLog(log))
     // Before anything renders (error pages included) and before oidc-provider's routes: see http/language.ts.
@@ -72,6 +76,8 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
     // The admin API refuses a NUL in its own input, as problem details and audited (admin/api/pipeline.ts).
     .use(refuseNulInUrl('/admin/api/'))
     .use(health(services.database, opts.shuttingDown ?? (() => false)))
+    // /metrics on this port only behind metrics.token; without one it is not answered here (404).
+    .use(metricsOnMainPort(config.metrics.token))
     // Discovery and the JWKS as oidc-provider renders them, kept per provider (oidc/documents.ts): no route below answers them.
     .use(cachedDocuments(() => providers.current()))
     .use(assets(config))
@@ -97,6 +103,7 @@ export async function createApp(services: Services, opts: { shuttingDown?: () =>
       const provider = providers.current();
       let handle = callbacks.get(provider);
       if (!handle) {
+        observeProvider(provider);
         handle = provider.callback() as unknown as (req: IncomingMessage, res: ServerResponse) => Promise<void>;
         callbacks.set(provider, handle);
       }

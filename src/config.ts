@@ -53,6 +53,8 @@ export const configSchema = z.strictObject({
     url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     dataDir: z.string().min(1),
     poolMax: z.number().int().min(1).max(100),
+    /** The server's bound on one statement (PostgreSQL's statement_timeout); a statement cut off answers 503. */
+    statementTimeoutSeconds: z.number().int().min(1).max(300),
   }),
   secrets: z.strictObject({
     /** Encrypts TOTP seeds, private signing keys and client secrets at rest (AES-256-GCM). */
@@ -253,6 +255,14 @@ export const configSchema = z.strictObject({
     /** Audit log rows older than this are purged (README, "Audit log"); the chain stays verifiable from its anchor. */
     retentionDays: z.number().int().min(1).max(36500),
   }),
+  metrics: z.strictObject({
+    /** A separate listener for Prometheus text at /metrics (0: any free port); unset = none. With workers, the primary serves their sum. */
+    port: z.number().int().min(0).max(65535).optional(),
+    /** Its address: loopback by default, so only this machine (or a proxy you choose) can scrape it. */
+    host: z.string().min(1),
+    /** /metrics on the main port too, for a scraper sending `Authorization: Bearer <token>`; unset = not on the main port. */
+    token: secret.regex(/^[\x21-\x7e]{1,512}$/, 'must be printable ASCII without spaces, at most 512 characters (it travels in an Authorization header)').optional(),
+  }),
   purgeIntervalSeconds: duration,
   setupLinkTtlSeconds: duration,
 });
@@ -280,6 +290,7 @@ const ENV_KEYS: readonly [string, string, EnvType][] = [
   ['LATCHKEY_DATABASE_URL', 'database.url', 'string'],
   ['LATCHKEY_DATA_DIR', 'database.dataDir', 'string'],
   ['LATCHKEY_DATABASE_POOL_MAX', 'database.poolMax', 'number'],
+  ['LATCHKEY_DATABASE_STATEMENT_TIMEOUT_SECONDS', 'database.statementTimeoutSeconds', 'number'],
   ['LATCHKEY_ENCRYPTION_KEY', 'secrets.encryptionKey', 'string'],
   ['LATCHKEY_COOKIE_KEYS', 'secrets.cookieKeys', 'list'],
   ['LATCHKEY_TRUSTED_PROXIES', 'proxy.trusted', 'list'],
@@ -305,6 +316,9 @@ const ENV_KEYS: readonly [string, string, EnvType][] = [
   ['LATCHKEY_CONSOLE_IDLE_SECONDS', 'console.idleSeconds', 'number'],
   ['LATCHKEY_CONSOLE_ABSOLUTE_SECONDS', 'console.absoluteSeconds', 'number'],
   ['LATCHKEY_CONSOLE_STEP_UP_SECONDS', 'console.stepUpSeconds', 'number'],
+  ['LATCHKEY_METRICS_PORT', 'metrics.port', 'number'],
+  ['LATCHKEY_METRICS_HOST', 'metrics.host', 'string'],
+  ['LATCHKEY_METRICS_TOKEN', 'metrics.token', 'string'],
 ];
 
 export interface LoadOptions {
@@ -387,6 +401,7 @@ function assertProductionReady(config: z.infer<typeof configSchema>): void {
   if (config.twoStep.sms.provider === 'log') {
     problems.push('twoStep.sms.provider: "log" writes codes to the log; production sends them (set LATCHKEY_SMS_PROVIDER to webhook or twilio)');
   }
+  if (config.metrics.token && isExampleSecret(config.metrics.token)) problems.push('metrics.token: still an example value (set LATCHKEY_METRICS_TOKEN)');
   if (new URL(config.issuer).protocol !== 'https:' && !config.proxy.tlsTerminated) {
     problems.push('issuer: production needs an https:// issuer (or proxy.tlsTerminated: true behind a TLS proxy)');
   }

@@ -1,5 +1,6 @@
 /** Records a security event: into the store (the audit trail and the user's activity feed) and the log. */
 import type { Logger } from './log.ts';
+import { metrics } from './metrics/registry.ts';
 import type { Store } from './store/index.ts';
 import type { SecurityEvent } from './store/security-events.ts';
 
@@ -38,6 +39,7 @@ export function createEvents(store: Store, log: Logger) {
   const logged = (e: EventInput): SecurityEvent => {
     const event = { userId: e.userId ?? null, type: e.type, ip: e.ip ?? null, userAgent: e.userAgent ?? null, details: e.details ?? {} };
     log.info({ event: { type: event.type, userId: event.userId, ip: event.ip, details: event.details } }, 'security event');
+    metrics.securityEvent(event.type, event.details);
     return event;
   };
   return {

@@ -5,11 +5,13 @@
  */
 import { loadConfigOrExplain, type Config } from './config.ts';
 import { createLogger } from './log.ts';
+import { sizeThreadPool } from './threadpool.ts';
 import { runPrimary, workerCount, workerRole, type WorkerRole } from './workers.ts';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExplain();
   if (!config) process.exit(2);
+  sizeThreadPool(config); // before anything uses libuv's pool; workers inherit it (threadpool.ts)
   const worker = workerRole();
   const count = workerCount(config);
   if (!worker && count > 1) {
@@ -22,10 +24,12 @@ async function main(): Promise<void> {
 /** One server in this process: alone, or as one of a cluster's workers. */
 async function serve(config: Config, worker: WorkerRole | undefined): Promise<void> {
   // Loaded here, not at the top: a cluster's primary serves nothing and stays small without it.
+  // A worker's metrics go to the primary, which serves the cluster's sum on the metrics listener (workers.ts).
+  if (worker && config.metrics.port !== undefined) (await import('./metrics/listener.ts')).answerPrimaryWithMetrics();
   const { startServer, StartupError } = await import('./server.ts');
   let server;
   try {
-    server = await startServer(config, worker ? { log: createLogger(config.log.level).child({ worker: worker.id }), prepare: worker.prepare } : {});
+    server = await startServer(config, worker ? { log: createLogger(config.log.level).child({ worker: worker.id }), prepare: worker.prepare, metricsListener: false } : {});
   } catch (err) {
     const message = err instanceof StartupError ? err.message : `cannot start: ${(err as Error).message}`;
     process.stderr.write(`latchkey: ${message}\n`);
@@ -44,6 +48,11 @@ async function serve(config: Config, worker: WorkerRole | undefined): Promise<vo
     if (signalled) return;
     signalled = true;
     services.log.info({ signal }, 'shutting down');
+    // Whatever a stop waits on (a database whose packets go nowhere, a mail server), it ends by then.
+    setTimeout(() => {
+      services.log.error({ deadlineSeconds: SHUTDOWN_DEADLINE_MS / 1000 }, 'shutdown did not finish in time: exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     server.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -55,6 +64,13 @@ async function serve(config: Config, worker: WorkerRole | undefined): Promise<vo
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
+
+/**
+ * The longest a SIGTERM may take: requests drain for up to 10 s (server.ts), mail in flight for 5 s
+ * (delivery/mail.ts), the database's connections for a few more. A process manager's own limit (systemd's
+ * TimeoutStopSec, 90 s by default; Docker's 10 s) should not be shorter than what the deployment needs.
+ */
+const SHUTDOWN_DEADLINE_MS = 30_000;
 
 /** Human-readable banner on stdout, outside the JSON log: the setup link is a secret and must not be logged. */
 function banner(config: Config, at: { embedded?: boolean; setupLink: string | undefined; workers: number }): string {

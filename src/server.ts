@@ -10,6 +10,9 @@ import { adminSocketPath, serveAdminSocket, SocketBusyError } from './admin/sock
 import { createApp, type App } from './app.ts';
 import type { Config } from './config.ts';
 import { startPurging } from './maintenance.ts';
+import { observeDatabase } from './metrics/database.ts';
+import { serveMetrics, type MetricsListener } from './metrics/listener.ts';
+import { collectProcessMetrics } from './metrics/registry.ts';
 import { ensureSigningKeys } from './oidc/keys.ts';
 import { createServices, type ServiceOptions, type Services } from './services.ts';
 
@@ -18,6 +21,8 @@ export interface RunningServer {
   services: Services;
   app: App;
   http: http.Server;
+  /** The separate metrics listener's /metrics URL, when this process serves one (config metrics.port). */
+  metricsUrl?: string;
   setupLink: string | undefined;
   stop(): Promise<void>;
 }
@@ -33,6 +38,8 @@ export interface StartOptions extends ServiceOptions {
    * last one). On by default; a cluster's later workers leave it to its first (workers.ts).
    */
   prepare?: boolean;
+  /** Open the metrics listener (metrics.port) here; off in a cluster's workers, whose primary serves their sum. */
+  metricsListener?: boolean;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -75,11 +82,35 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
+  // Draining: each response not yet begun closes its connection, so a keep-alive client (a proxy's
+  // connection pool) goes to another instance rather than keeping this one until closeAllConnections.
+  const unanswered = new Set<http.ServerResponse>();
+  server.on('request', (_req, res: http.ServerResponse) => {
+    if (shuttingDown) res.shouldKeepAlive = false;
+    unanswered.add(res);
+    res.once('close', () => unanswered.delete(res));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  const metricsOn = config.metrics.port !== undefined || config.metrics.token !== undefined;
+  const unobserveDatabase = metricsOn ? observeDatabase(database.knex) : () => {};
+  if (metricsOn) collectProcessMetrics();
+  let metrics: MetricsListener | undefined;
+  if (config.metrics.port !== undefined && options.metricsListener !== false) {
+    try {
+      metrics = await serveMetrics(config.metrics, log);
+    } catch (err) {
+      server.close();
+      unobserveDatabase();
+      adminSocket?.close();
+      await stopFollowingClients();
+      await database.close().catch(() => {});
+      throw new StartupError(`cannot listen for metrics on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+    }
+  }
   const stopPurging = startPurging(services);
   app.providers.start(config.keys.refreshSeconds);
   const setupLink = prepare ? await issueSetupLink(services) : undefined;
@@ -90,10 +121,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     services,
     app,
     http: server,
+    ...(metrics ? { metricsUrl: metrics.url } : {}),
     setupLink,
     stop() {
       stopping ??= (async () => {
         shuttingDown = true;
+        for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
         stopPurging();
         app.providers.stop();
         adminSocket?.close();
@@ -102,8 +135,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           server.closeIdleConnections();
           setTimeout(() => server.closeAllConnections(), 10_000).unref();
         });
-        services.mailer.close();
+        await metrics?.close();
+        await services.mailer.close();
         await stopFollowingClients();
+        unobserveDatabase();
         await database.close();
       })();
       return stopping;

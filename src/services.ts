@@ -18,6 +18,11 @@ export interface ServiceOptions {
   database?: Database;
   log?: Logger;
   mailer?: Mailer;
+  /**
+   * Bound each statement by `database.statementTimeoutSeconds` (the server, on); off for the CLI, whose
+   * export, import and purge of a large database run long and answer nobody waiting.
+   */
+  statementTimeout?: boolean;
 }
 
 export function embeddedDir(config: Config): string {
@@ -28,7 +33,9 @@ export function createServices(config: Config, options: ServiceOptions = {}) {
   const log = options.log ?? createLogger(config.log.level);
   const database =
     options.database ??
-    openDatabase(config.database.url ? { url: config.database.url, poolMax: config.database.poolMax } : { dir: embeddedDir(config) });
+    openDatabase(config.database.url
+      ? { url: config.database.url, poolMax: config.database.poolMax, statementTimeoutMs: options.statementTimeout === false ? 0 : config.database.statementTimeoutSeconds * 1000 }
+      : { dir: embeddedDir(config) });
   const sealer = createSealer(config.secrets.encryptionKey);
   const store = createStore(database, sealer);
   return {

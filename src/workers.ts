@@ -3,7 +3,8 @@
  * about one core, so a server with more cores runs a worker per core. Everything workers share lives in the
  * database, as for several instances behind a load balancer.
  *
- * The primary serves nothing itself and opens no database: it starts the first worker, which alone does the
+ * The primary serves no requests itself and opens no database (only the metrics listener, with the sum of
+ * its workers' metrics, when `metrics.port` is set): it starts the first worker, which alone does the
  * one-time start-up work (migrations, the first signing keys, the setup link; server.ts `prepare`), then
  * the others. It restarts a worker that dies (after a delay that grows while crashes repeat), and stops
  * them all on SIGTERM or SIGINT, each draining its requests as a single process does. A worker that cannot
@@ -78,6 +79,9 @@ export function runPrimary(config: Config, count: number, announce: (setupLink: 
     const worker = cluster.fork();
     let ready = false;
     live.add(worker);
+    // A message to a worker that has just died (a metrics scrape, metrics/listener.ts) fails with EPIPE as an
+    // 'error' event: unhandled, it would end the primary and with it every worker.
+    worker.on('error', (err: Error) => log.warn({ worker: worker.id, err: err.message }, 'worker channel error'));
     worker.on('message', (message: unknown) => {
       if (!isReady(message) || ready) return;
       ready = true;
@@ -137,6 +141,16 @@ export function runPrimary(config: Config, count: number, announce: (setupLink: 
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   void (async () => {
+    // The metrics listener first: a port that is taken stops the cluster before any worker starts.
+    if (config.metrics.port !== undefined) {
+      const { serveClusterMetrics } = await import('./metrics/listener.ts');
+      try {
+        await serveClusterMetrics(config.metrics, log);
+      } catch (err) {
+        process.stderr.write(`latchkey: cannot listen for metrics on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
+    }
     // The first worker migrates and issues the setup link before any other opens the database.
     const first = await fork();
     await Promise.all(Array.from({ length: count - 1 }, fork));

@@ -211,6 +211,12 @@ describe('configuration', () => {
     });
   });
 
+  it('refuses a metrics token that could never match an Authorization header (spaces, non-ASCII, too long)', () => {
+    const token = 'Mq4Zt8Lw2Xc6Vb0Nr5Ks9Jd3Hf7Gp1Ty4EmT';
+    assert.equal(loadConfig({ env: { LATCHKEY_METRICS_TOKEN: token } }).metrics.token, token);
+    for (const bad of [`${token} with spaces`, `${token}é`, 'x'.repeat(513)]) refuses({ LATCHKEY_METRICS_TOKEN: bad }, 'metrics.token');
+  });
+
   describe('production', () => {
     it('starts with proper values', () => {
       const config = loadConfig({ env: production });

@@ -21,6 +21,20 @@ export const COMMANDS = {
     summary: 'apply database migrations (the server also does at start)',
     options: {},
   },
+  export: {
+    summary: 'write the users (with their password hashes and methods), clients, signing keys and the audit log as one document, to load into another database with "latchkey import"; secrets stay sealed under secrets.encryptionKey, and sessions and tokens are left out',
+    options: {
+      out: { type: 'string', value: 'FILE', help: 'write it to this new file, readable by its owner only (default: standard output); it holds password hashes: keep it as a backup is kept' },
+    },
+  },
+  import: {
+    summary: 'load a document of "latchkey export" into this database, which must be new and empty, in one transaction (all or nothing); it needs the same secrets.encryptionKey as the system it came from',
+    operand: { name: 'FILE', help: 'the file "latchkey export --out" wrote' },
+    options: {
+      'without-audit-log': { type: 'boolean', help: 'leave the document\'s audit log out, when this database\'s audit log already has rows (its hash chain cannot be joined to another)' },
+      ...JSON_OPTION,
+    },
+  },
   'users add': {
     summary: 'create a user, with the password read from standard input',
     options: {
@@ -208,9 +222,10 @@ export const COMMANDS = {
     options: { ...JSON_OPTION },
   },
   'keys rotate': {
-    summary: 'make a new signing key active per algorithm; the old ones stay in the JWKS until the tokens they signed have expired',
+    summary: 'a new signing key per algorithm, published at once and signing after two key refreshes (when every running server publishes it); the old ones stay in the JWKS until the tokens they signed have expired',
     options: {
       alg: { type: 'string', multiple: true, value: 'A', help: 'rotate only this algorithm\'s key, one of RS256, ES256, EdDSA (default: every configured one)' },
+      now: { type: 'boolean', help: 'sign with the new keys at once, for a key thought compromised: tokens signed before every running server has reloaded its keys may not verify there' },
       vapid: {
         type: 'boolean',
         help: 'rotate the VAPID key that signs pushes to phones instead (not the signing keys): each phone gets prompts only while its app is open until it opens the app once and subscribes again',

@@ -5,17 +5,23 @@
  * an operation (admin/operations/, which the console and the REST API call too) -> print.
  */
 import { randomUUID } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { AppError } from '../errors.ts';
 import type { Services } from '../services.ts';
+import type { ExportTable } from '../store/export.ts';
 import type { Values } from './command-line.ts';
 import { COMMANDS, readCommandLine, type CommandName, type CommandResult } from './command-table.ts';
 import { OperationError, type Actor } from './operations/actor.ts';
 import { exportAudit, verifyAudit } from './operations/audit.ts';
 import { audited } from './operations/audited.ts';
 import { breakGlass } from './operations/break-glass.ts';
+import { exportDatabase } from './operations/export.ts';
+import { importDatabase } from './operations/import.ts';
 import { authorize } from './operations/permissions.ts';
 import { addClient, disableClient, enableClient, listClients, removeClient, rotateClientSecret, updateClient } from './operations/clients.ts';
 import { listKeys, retireKey, rotateKeys, rotateVapidKey } from './operations/keys.ts';
+import { activationDelay } from '../oidc/keys.ts';
 import { changeRoles, disableUser, enableUser, sendResetLink, unlockUser } from './operations/user-access.ts';
 import { resetTwoStep } from './operations/two-step-reset.ts';
 import { listSessions, revokeSessions } from './operations/user-sessions.ts';
@@ -63,6 +69,53 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
         return services.database.migrate();
       });
     print(done.length ? `applied ${done.length} migration(s): ${done.join(', ')}` : 'database is up to date');
+  },
+
+  async export({ values }, services, _io, { print, stream, actor }) {
+    if (values.out === undefined) {
+      // The document goes to standard output, in pieces of about 64 KiB; a summary would spoil it.
+      const out = buffered(stream);
+      await exportDatabase(services, actor, out.write);
+      return out.flush();
+    }
+    const file = await openNewFile(values.out);
+    const out = buffered((text) => file.appendFile(text, 'utf8'));
+    let counts;
+    try {
+      counts = await exportDatabase(services, actor, out.write);
+      await out.flush();
+      await file.sync();
+    } catch (err) {
+      // A partial document must not look like a backup.
+      await file.close().catch(() => {});
+      await rm(values.out, { force: true });
+      throw err;
+    }
+    await file.close();
+    print(`exported ${describeCounts(counts)} to ${values.out}`);
+    print('It holds password hashes and sealed secrets: keep it as you keep a backup. Load it with "latchkey import" under the same secrets.encryptionKey.');
+  },
+
+  async import({ values, operand }, services, _io, { print, json, actor }) {
+    const file = operand!;
+    let input;
+    try {
+      input = await open(file, 'r');
+    } catch (err) {
+      throw new OperationError('import.file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    let done;
+    try {
+      const lines = createInterface({ input: input.createReadStream({ encoding: 'utf8' }), crlfDelay: Infinity });
+      done = await importDatabase(services, actor, lines, { withoutAuditLog: values['without-audit-log'] });
+    } finally {
+      await input.close().catch(() => {});
+    }
+    if (values.json) return json(done);
+    print(`imported ${describeCounts(done.counts)} from ${file} (exported ${done.exportedAt})`);
+    if (done.auditHead) print(`the audit log continues the source's chain from row ${done.auditHead.seq}; "latchkey audit verify" checks it`);
+    else print('the document\'s audit log was left out; keep the file as its record');
+    print('Servers started on this database now serve these users, clients and keys; users sign in again (sessions and tokens were not carried).');
   },
 
   async 'users add'({ values }, services, io, { print, json, actor }) {
@@ -236,10 +289,10 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
 
   async 'keys list'({ values }, services, _io, { print, json, actor }) {
     const view = (await listKeys(services, actor)).map((k) => ({
-      kid: k.kid, alg: k.alg, state: k.state, createdAt: iso(k.createdAt), retiredAt: iso(k.retiredAt), publishedUntil: iso(k.publishedUntil),
+      kid: k.kid, alg: k.alg, state: k.state, createdAt: iso(k.createdAt), activatesAt: iso(k.activatesAt), retiredAt: iso(k.retiredAt), publishedUntil: iso(k.publishedUntil),
     }));
     if (values.json) json(view);
-    else print(table([['KID', 'ALG', 'STATE', 'CREATED', 'PUBLISHED UNTIL'], ...view.map((k) => [k.kid, k.alg, k.state, k.createdAt, k.publishedUntil || '(active)'])]));
+    else print(table([['KID', 'ALG', 'STATE', 'CREATED', 'PUBLISHED UNTIL'], ...view.map((k) => [k.kid, k.alg, k.state, k.createdAt, k.publishedUntil || (k.activatesAt ? `(signs from ${k.activatesAt})` : '(active)')])]));
   },
 
   async 'keys rotate'({ values }, services, _io, { print, json, actor }) {
@@ -250,9 +303,12 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
       else print(`new VAPID key: ${key.id}\nphones get prompts only while their app is open until they open it once and subscribe again with the new key`);
       return;
     }
-    const kids = await rotateKeys(services, actor, values.alg);
-    if (values.json) json({ rotated: kids });
-    else print(`new active key(s): ${kids.join(', ')}\nretired keys stay in the JWKS until the tokens they signed have expired; running servers pick the new keys up within ${services.config.keys.refreshSeconds} s`);
+    const now = values.now === true;
+    const kids = await rotateKeys(services, actor, values.alg, { now });
+    const after = now ? 0 : activationDelay(services.config);
+    if (values.json) json({ rotated: kids, signsAfterSeconds: after });
+    else if (now) print(`new active key(s): ${kids.join(', ')}\nrunning servers sign with them within ${services.config.keys.refreshSeconds} s; until then a server that has not reloaded its keys may not verify their tokens\nthe old keys are retired and stay in the JWKS until the tokens they signed have expired`);
+    else print(`new key(s): ${kids.join(', ')}\npublished now; they start signing in ${after} s, once every running server publishes them (keys.refreshSeconds × 2)\nthe keys they replace are then retired and stay in the JWKS until the tokens they signed have expired`);
   },
 
   async 'keys retire'({ values, operand }, services, _io, { print, json, actor }) {
@@ -288,6 +344,39 @@ const RUN: { [K in CommandName]: (input: Input<K>, services: Services, io: Comma
 
 /** What `clients update --unset` takes away. */
 const UNSETTABLE = ['minimum-acr', 'logo-uri', 'backchannel-logout-uri', 'post-logout-redirect-uri'] as const satisfies readonly (keyof (typeof COMMANDS)['clients update']['options'])[];
+
+/** Collects small writes into pieces of about 64 KiB before handing them on. */
+function buffered(sink: (text: string) => Promise<unknown>) {
+  let pending = '';
+  return {
+    write: async (text: string) => {
+      pending += text;
+      if (pending.length >= 65536) {
+        const piece = pending;
+        pending = '';
+        await sink(piece);
+      }
+    },
+    flush: async () => {
+      if (pending) await sink(pending);
+      pending = '';
+    },
+  };
+}
+
+/** A new file, readable by its owner only; never overwrites one (a backup already there stays). */
+async function openNewFile(file: string) {
+  try {
+    return await open(file, 'wx', 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new OperationError('export.file', code === 'EEXIST' ? `${file} already exists: choose a new file name` : `cannot write ${file}: ${code ?? (err as Error).message}`, 400, 'out');
+  }
+}
+
+function describeCounts(c: Record<ExportTable, number>): string {
+  return `${c.users} user(s), ${c.authenticators} method(s), ${c.clients} client(s), ${c.signing_keys} signing key(s), ${c.audit_log} audit row(s)`;
+}
 
 /** `--scope`: each value one scope or several separated by spaces ("admin:users.read admin:keys"). */
 function scopeList(values: readonly string[]): string[] {

@@ -75,7 +75,7 @@ export async function runCli(argv: string[], name: CommandName, attempt = 0): Pr
       throw err;
     }
   }
-  const services = createServices(config, { log });
+  const services = createServices(config, { log, statementTimeout: false });
   servicesReady(services);
   try {
     if (name !== 'migrate') await services.database.migrate();
@@ -89,6 +89,8 @@ export async function runCli(argv: string[], name: CommandName, attempt = 0): Pr
   } finally {
     // Let commands other processes sent here finish before the database closes.
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    // A mail still waiting for a retry dies with this process: closing says so on standard error.
+    await services.mailer.close().catch(() => {});
     await services.database.close().catch(() => {});
   }
 }

@@ -9,6 +9,7 @@
 import type Router from '@koa/router';
 import { listKeys, retireKey, rotateKeys, type KeyView } from '../admin/operations/keys.ts';
 import { AppError } from '../errors.ts';
+import { activationDelay } from '../oidc/keys.ts';
 import { timeMarkup } from '../http/render.ts';
 import type { ConsoleContext, ConsoleKit } from './context.ts';
 import { may, refusedOn, writersOnly } from './kit.ts';
@@ -35,7 +36,7 @@ function refusalOf(err: unknown): AppError | undefined {
 
 const rowOf = (k: KeyView) => ({
   kid: k.kid, alg: k.alg, state: k.state, active: k.state === 'active', createdAt: timeMarkup(k.createdAt),
-  retiredAt: k.retiredAt && timeMarkup(k.retiredAt), publishedUntil: k.publishedUntil && timeMarkup(k.publishedUntil),
+  activatesAt: k.activatesAt && timeMarkup(k.activatesAt), retiredAt: k.retiredAt && timeMarkup(k.retiredAt), publishedUntil: k.publishedUntil && timeMarkup(k.publishedUntil),
 });
 
 function showKeys(kit: ConsoleKit) {
@@ -46,7 +47,7 @@ function showKeys(kit: ConsoleKit) {
 }
 
 function rotatePage(kit: ConsoleKit, ctx: ConsoleContext, vars: { error?: string } = {}, status = 200) {
-  kit.page(ctx, 'admin/keys-rotate.njk', { algorithms: kit.deps.config.keys.algorithms, ...vars }, status);
+  kit.page(ctx, 'admin/keys-rotate.njk', { algorithms: kit.deps.config.keys.algorithms, seconds: activationDelay(kit.deps.config), ...vars }, status);
 }
 
 function confirmRotate(kit: ConsoleKit) {
@@ -61,7 +62,7 @@ function rotate(kit: ConsoleKit) {
     try {
       // Empty: every configured algorithm; otherwise the one chosen, which the operation checks.
       const kids = await rotateKeys(kit.deps, ctx.state.actor, alg ? [alg.slice(0, 20)] : undefined);
-      kit.flash(ctx, '/admin/keys', kit.deps.render.t('console.keys.rotated', { kids: kids.join(', ') }));
+      kit.flash(ctx, '/admin/keys', kit.deps.render.t('console.keys.rotated', { kids: kids.join(', '), seconds: activationDelay(kit.deps.config) }));
     } catch (err) {
       const refusal = refusalOf(err);
       if (!refusal) throw err;

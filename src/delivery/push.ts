@@ -12,6 +12,7 @@ import { BlockList, isIP, type LookupFunction } from 'node:net';
 import webpush from 'web-push';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { metrics } from '../metrics/registry.ts';
 import type { PushSubscriptionJson } from '../store/push-devices.ts';
 
 /** sent: the push service took it; gone: the subscription is dead (404/410); failed: anything else. */
@@ -121,6 +122,7 @@ export function createPushSender(config: Config, log: Logger, resolver: typeof d
       })();
       if (!endpointAllowed(subscription.endpoint)) {
         log.warn({ pushService: origin }, 'push endpoint refused: not https on a public address');
+        metrics.pushAnswered(undefined);
         return 'failed';
       }
       const ttl = Math.max(1, Math.floor(ttlSeconds));
@@ -131,6 +133,7 @@ export function createPushSender(config: Config, log: Logger, resolver: typeof d
         TTL: ttl, urgency: 'high', contentEncoding: 'aes128gcm', headers: { Authorization },
       });
       const status = await post(details.endpoint, details.headers as Record<string, string | number>, details.body ? Buffer.from(details.body) : null);
+      metrics.pushAnswered(status);
       if (status === undefined) return 'failed';
       if (status === 404 || status === 410) return 'gone';
       if (status >= 200 && status < 300) return 'sent';

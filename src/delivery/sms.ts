@@ -10,6 +10,7 @@
 import { createHmac } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { metrics } from '../metrics/registry.ts';
 
 export class SmsUnavailableError extends Error {
   override name = 'SmsUnavailableError';
@@ -39,13 +40,16 @@ export function createSmsSender(config: Config, log: Logger): SmsSender {
       res = await fetch(url, { ...init, method: 'POST', redirect: 'error', signal: AbortSignal.timeout(sms.timeoutMs) });
     } catch (err) {
       log.warn({ provider: sms.provider, to: maskPhone(to), err: (err as Error).name }, `${what}: the SMS provider could not be reached`);
+      metrics.sms(sms.provider, 'failed');
       throw new SmsUnavailableError('provider unreachable');
     }
     await res.body?.cancel().catch(() => {});
     if (!res.ok) {
       log.warn({ provider: sms.provider, to: maskPhone(to), status: res.status }, `${what}: the SMS provider refused the message`);
+      metrics.sms(sms.provider, 'failed');
       throw new SmsUnavailableError(`provider answered ${res.status}`);
     }
+    metrics.sms(sms.provider, 'sent');
   };
 
   switch (sms.provider) {
@@ -54,6 +58,7 @@ export function createSmsSender(config: Config, log: Logger): SmsSender {
         provider: 'log',
         async send(to, text) {
           log.info({ sms: { to, text } }, 'text message (development: sms.provider is "log", so it is written here)');
+          metrics.sms('log', 'sent');
         },
       };
     case 'webhook': {

@@ -18,6 +18,7 @@ import { offerPasskey, shouldOfferPasskey } from './passkey-offer.ts';
 import { showRecoveryLeft, usedRecoveryCode } from './recovery-notice.ts';
 import { stepBinding, type SignInState } from './state.ts';
 import { requestMeta } from '../http/request-meta.ts';
+import { accountKey } from '../security/attempts.ts';
 
 /** How long the "this wasn't me" link of a new-device alert works. */
 export const NOT_ME_TTL_SECONDS = 7 * 86400;
@@ -30,22 +31,21 @@ export async function completeSignIn(deps: InteractionDeps, ctx: InteractionCont
   const level = levelOf(proofs, extraAmr);
 
   const id = deviceCookie(deps.config).ensure(ctx);
-  const devicesBefore = await deps.store.devices.count(user.id);
-  const { added } = await deps.store.devices.remember({ userId: user.id, deviceHash: deviceHash(id), ...meta });
   const prefix = networkPrefix(ctx.ip);
-  if (prefix) {
-    const place = deps.geoip?.lookup(ctx.ip);
-    await deps.store.networks.record({ userId: user.id, prefix, country: place?.country, latitude: place?.latitude, longitude: place?.longitude });
-  }
-  await deps.attempts.succeed({ email: user.email, ip: ctx.ip });
-  // Their mails follow the language they sign in in (the picker's, the app's ui_locales, the browser's).
-  await deps.store.users.setLanguage(user.id, currentLanguage());
-  await deps.store.progress.delete(details.uid);
-  await deps.store.pending.dropFor(stepBinding(details.uid));
-  await deps.events.record({
-    type: 'sign_in.succeeded', userId: user.id, ...meta,
-    details: { amr: level.amr, acr: level.acr, client: details.params.client_id, ...(reasons.length ? { reasons } : {}), ...(added ? { newDevice: true } : {}) },
+  const place = prefix ? deps.geoip?.lookup(ctx.ip) : undefined;
+  const succeeded = (added: boolean) => ({ amr: level.amr, acr: level.acr, client: details.params.client_id, ...(reasons.length ? { reasons } : {}), ...(added ? { newDevice: true } : {}) });
+  // All in one statement (store/sign-in-progress.ts `finish`): the device and the network become known, the
+  // account's failure counter is cleared, their mails follow the language they sign in in (the picker's, the
+  // app's ui_locales, the browser's), the sign-in's record and pending steps go, and the event is stored.
+  const { devicesBefore, added } = await deps.store.progress.finish({
+    interactionUid: details.uid, binding: stepBinding(details.uid), userId: user.id,
+    device: { deviceHash: deviceHash(id), ...meta },
+    ...(prefix ? { network: { prefix, country: place?.country ?? null, latitude: place?.latitude ?? null, longitude: place?.longitude ?? null } } : {}),
+    counterKey: accountKey(user.email),
+    language: currentLanguage(),
+    event: { type: 'sign_in.succeeded', ...meta, details: succeeded(false), detailsIfNew: succeeded(true) },
   });
+  deps.events.logged({ type: 'sign_in.succeeded', userId: user.id, ...meta, details: succeeded(added) });
   // A recovery code (the backup method) is a last resort: its use is always news, on a known device too,
   // with how many are left.
   const recovery = usedRecoveryCode(state);

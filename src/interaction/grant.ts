@@ -46,9 +46,21 @@ export function loginResult(grant: Grant): LoginResult {
  * prompt=login request would ask for the password (and the second step) again after the consent page.
  */
 async function redirectTo(ctx: Context, provider: Provider, result: Parameters<Provider['interactionResult']>[2], keepLogin = false) {
-  const url = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: keepLogin });
+  // The interaction this request loaded (load.ts: the browser's, checked against its session) is given its
+  // result as oidc-provider's interactionResult would, without looking it up again.
+  const loaded: unknown = (ctx.state as { details?: unknown }).details;
+  const url = loaded instanceof provider.Interaction
+    ? await saveResult(loaded, result, keepLogin)
+    : await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: keepLogin });
   ctx.status = 303;
   ctx.redirect(url);
+}
+
+/** oidc-provider's `interactionResult` on an interaction already loaded: its result saved, where it returns to. */
+async function saveResult(interaction: InstanceType<Provider['Interaction']>, result: Parameters<Provider['interactionResult']>[2], merge: boolean): Promise<string> {
+  interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+  await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+  return interaction.returnTo;
 }
 
 /** Grants the sign-in of this interaction and sends the browser on to oidc-provider. */

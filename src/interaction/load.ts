@@ -1,17 +1,24 @@
 /** The pipeline step shared by every interaction route: load the interaction bound to this browser. */
 import type { Next } from 'koa';
 import { AppError } from '../errors.ts';
+import { databaseUnavailable } from '../http/errors.ts';
 import { preferUiLocales } from '../i18n.ts';
 import type { InteractionContext, InteractionDeps } from './context.ts';
+import { withRequestLookups } from '../oidc/adapter.ts';
 
 /** Loads the interaction bound to this browser's cookie; a missing, expired or foreign one is a clear error. */
 export function loadInteraction(deps: InteractionDeps, prompt?: 'login' | 'consent') {
-  return async function load(ctx: InteractionContext, next: Next) {
+  // The rest of the request runs with lookups of its own: the interaction comes with its sign-in in
+  // progress and its user (state.ts takes them), in one statement.
+  return (ctx: InteractionContext, next: Next) => withRequestLookups(() => loadIn(ctx, next));
+  async function loadIn(ctx: InteractionContext, next: Next) {
     const provider = deps.provider();
     let details;
     try {
       details = await provider.interactionDetails(ctx.req, ctx.res);
-    } catch {
+    } catch (err) {
+      // The database away is not an expired sign-in: the error page answers 503 and the sign-in goes on after.
+      if (databaseUnavailable(err)) throw err;
       throw new AppError('interaction.expired', 400,
         'This sign-in has expired or was started in another browser. Go back to the app and sign in again.');
     }
@@ -31,6 +38,6 @@ export function loadInteraction(deps: InteractionDeps, prompt?: 'login' | 'conse
     ctx.state.clientMinimumAcr = client.metadata().minimum_acr as string | undefined;
     ctx.set('Cache-Control', 'no-store');
     await next();
-  };
+  }
 }
 

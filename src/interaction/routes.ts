@@ -10,6 +10,7 @@ import { continueAfterRecovery, showRecoveryLeftAgain } from './recovery-notice.
 import { passkeyOptions, passkeySignInStep, renderLogin, signIn } from './sign-in.ts';
 import { giveUp, pendingStatus, resend, showMethods, showSecondStep, verifySecondStep } from './second-step.ts';
 import { isStepUp, startStepUp } from './step-up.ts';
+import { findProgress } from './state.ts';
 
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
@@ -19,7 +20,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const c = ctx as InteractionContext;
     if (c.state.details.prompt.name === 'login') {
       // A second step in progress continues; a session whose level is too low steps up; else the password.
-      const progress = await deps.store.progress.find(c.state.details.uid);
+      const progress = await findProgress(deps, c.state.details.uid);
       if (progress?.complete && ((await showRecoveryLeftAgain(deps, c)) || (await showOfferAgain(deps, c)))) return;
       if (progress && !progress.complete) return c.redirect(`/interaction/${c.params.uid}/verify`);
       if (isStepUp(c) && (await startStepUp(deps, c))) return;

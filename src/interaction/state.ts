@@ -9,6 +9,8 @@ import type { User } from '../store/users.ts';
 import type { InteractionDeps } from './context.ts';
 import type { Requirement } from '../security/level.ts';
 import type { RiskReason } from './risk.ts';
+import type { Progress } from '../store/sign-in-progress.ts';
+import { takeAccountRead, takeProgressRead } from '../oidc/adapter.ts';
 
 export interface SignInState {
   user: User;
@@ -37,6 +39,12 @@ export function methodsOf(deps: InteractionDeps, user: User): Promise<Method[]> 
   return methods;
 }
 
+/** The sign-in in progress of interaction `uid`: as this request read it with the interaction (load.ts), or read now. */
+export async function findProgress(deps: InteractionDeps, uid: string): Promise<Progress | undefined> {
+  const read = takeProgressRead(uid);
+  return read ? read.progress : deps.store.progress.find(uid);
+}
+
 /** The binding of the pending steps (challenges) of one interaction. */
 export const stepBinding = (uid: string) => `interaction:${uid}`;
 
@@ -45,9 +53,11 @@ export const stepBinding = (uid: string) => `interaction:${uid}`;
  * (`complete: false`), or one that is finished and waits on the passkey offer (`complete: true`).
  */
 export async function loadSignIn(deps: InteractionDeps, uid: string, complete: boolean): Promise<SignInState | undefined> {
-  const progress = await deps.store.progress.find(uid);
+  const progress = await findProgress(deps, uid);
   if (!progress || progress.complete !== complete) return undefined;
-  const user = await deps.store.users.findById(progress.userId);
+  // Read with the interaction (load.ts, oidc/adapter.ts), or now.
+  const read = takeAccountRead(progress.userId);
+  const user = read ? read.user : await deps.store.users.findById(progress.userId);
   if (!user || user.status !== 'active') return undefined;
   return {
     user,

@@ -10,7 +10,7 @@ import type { Context, Next } from 'koa';
 import { errors, type ErrorOut, type KoaContextWithOIDC } from 'oidc-provider';
 import { AppError } from '../errors.ts';
 import { preferUiLocales } from '../i18n.ts';
-import { sendError } from '../http/errors.ts';
+import { databaseUnavailable, RETRY_AFTER_SECONDS, sendError } from '../http/errors.ts';
 import type { Render } from '../http/render.ts';
 import type { Logger } from '../log.ts';
 
@@ -23,8 +23,12 @@ const requestIdOf = (ctx: Context): string | undefined => {
 /** oidc-provider's `renderError`: the error page of /auth, /session/end, /device and a browser at its other endpoints. */
 export function protocolErrorPage(render: Render, log: Logger, productName: string) {
   return async function renderError(ctx: KoaContextWithOIDC, out: ErrorOut, error: Error): Promise<void> {
-    if (!(error instanceof errors.OIDCProviderError)) log.error({ err: error }, 'protocol error');
-    const code = typeof out.error === 'string' && /^[a-z_]{1,64}$/.test(out.error) ? out.error : 'server_error';
+    const away = databaseUnavailable(error);
+    if (away) {
+      ctx.status = 503;
+      ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    } else if (!(error instanceof errors.OIDCProviderError)) log.error({ err: error }, 'protocol error');
+    const code = away ? 'temporarily_unavailable' : typeof out.error === 'string' && /^[a-z_]{1,64}$/.test(out.error) ? out.error : 'server_error';
     const key = `errors.protocol.${code}`;
     preferUiLocales(ctx.oidc?.params?.ui_locales);
     ctx.type = 'html';
@@ -46,10 +50,37 @@ export function protocolErrorPage(render: Render, log: Logger, productName: stri
 const API_PATHS = ['/token', '/me', '/reg', '/jwks', '/request', '/device/auth', '/backchannel', '/challenge', '/.well-known'];
 const isApiPath = (path: string) => API_PATHS.some((p) => path === p || path.startsWith(`${p}/`));
 
-/** Added to the provider with `provider.use`: runs around its router and answers what no route took. */
+/**
+ * Requests whose server error was the database being away (oidc-provider's `server_error` event, emitted
+ * with the request's context while its error handler answers): answered 503 `temporarily_unavailable`.
+ */
+const databaseAway = new WeakSet<object>();
+const watchedProviders = new WeakSet<object>();
+
+/** oidc-provider's JSON answer to a request it could not serve because the database was away. */
+const unavailableJson = { error: 'temporarily_unavailable', error_description: 'the service is unavailable for a moment, try again later' };
+
+/**
+ * Added to the provider with `provider.use`: runs around its router, answers what no route took, and turns
+ * a server error caused by the database being away into a 503 `temporarily_unavailable` (the page itself
+ * is renderError's, above). `ctx.app` is the provider (oidc-provider's Provider is the Koa application).
+ */
 export function unknownPaths(render: Render) {
   return async function notFound(ctx: Context, next: Next): Promise<void> {
+    const provider = ctx.app;
+    if (!watchedProviders.has(provider)) {
+      watchedProviders.add(provider);
+      provider.on('server_error', (errorCtx: Context, err: unknown) => {
+        if (databaseUnavailable(err)) databaseAway.add(errorCtx);
+      });
+    }
     await next();
+    if (databaseAway.has(ctx) && ctx.status === 500) {
+      ctx.status = 503;
+      ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      if (ctx.body && typeof ctx.body === 'object' && !Buffer.isBuffer(ctx.body)) ctx.body = { ...unavailableJson };
+      return;
+    }
     if (ctx.status !== 404 || ctx.body != null) return;
     sendError(ctx, render, new AppError('not_found', 404), { requestId: requestIdOf(ctx), json: isApiPath(ctx.path) });
   };

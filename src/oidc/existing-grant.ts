@@ -13,6 +13,7 @@ import type { Grant, KoaContextWithOIDC } from 'oidc-provider';
 import { FIRST_PARTY_APPS } from '../first-party/app.ts';
 import type { Allowed } from '../store/consents.ts';
 import type { Store } from '../store/index.ts';
+import { takeConsentRead } from './adapter.ts';
 
 const NEEDS_CONSENT_EACH_TIME = 'offline_access';
 
@@ -46,6 +47,12 @@ export function allowedBy(grant: Grant): Allowed {
   return { scopes: (grant.getOIDCScope() || '').split(' ').filter(Boolean), claims: grant.getOIDCClaims(), resources };
 }
 
+/** The user's remembered consent for the app: as this request's interaction lookup read it (adapter.ts), or read now. */
+async function rememberedConsent(store: Store, accountId: string, clientId: string): Promise<Allowed | undefined> {
+  const read = takeConsentRead(accountId, clientId);
+  return read ? read.consent : store.consents.find(accountId, clientId);
+}
+
 export function existingGrantLoader(store: Store) {
   return async function loadExistingGrant(ctx: KoaContextWithOIDC): Promise<Grant | undefined> {
     const { oidc } = ctx;
@@ -60,7 +67,7 @@ export function existingGrantLoader(store: Store) {
     const app = FIRST_PARTY_APPS.find((a) => a.clientId === client.clientId);
     const allowed: Allowed | undefined = app
       ? { scopes: app.scope.split(' '), claims: [], resources: {} }
-      : skipsConsent(client.metadata()) ? askedFor(ctx) : await store.consents.find(accountId, client.clientId);
+      : skipsConsent(client.metadata()) ? askedFor(ctx) : await rememberedConsent(store, accountId, client.clientId);
     if (!allowed) return existing;
     const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId });
     add(grant, allowed);

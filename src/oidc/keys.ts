@@ -1,6 +1,7 @@
 /**
  * Signing keys: generated on first start, sealed at rest, rotated by `latchkey keys rotate`.
- * A rotated-out key stays in the JWKS until every token it signed has expired.
+ * A rotated-in key is published before it signs (every instance serves it in its JWKS first); a
+ * rotated-out key stays in the JWKS until every token it signed has expired.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Config } from '../config.ts';
@@ -48,21 +49,41 @@ export function publicationWindow(config: Config): number {
   return Math.max(config.ttl.idToken, config.ttl.accessToken, config.ttl.clientCredentials, ...resourceTtls) + config.keys.refreshSeconds + 300;
 }
 
-export async function rotateSigningKeys(store: Store, config: Config, algs: readonly KeyAlg[] = config.keys.algorithms): Promise<string[]> {
+/**
+ * How long a rotated-in key waits, published but signing nothing, before it becomes the active key: two
+ * key refreshes, so that every running instance serves it in its JWKS before any instance signs with it.
+ * Without the wait, a token signed by the instance that rotated would not verify against the JWKS of an
+ * instance that has not yet looked for new keys.
+ */
+export function activationDelay(config: Config): number {
+  return 2 * config.keys.refreshSeconds;
+}
+
+/**
+ * Rotates the keys of these algorithms: each new key is published now and signs from `activationDelay`
+ * on, or at once with `now` (a key thought compromised: tokens signed in the next keys.refreshSeconds may
+ * not verify at instances that have not reloaded their keys yet). The new kids.
+ */
+export async function rotateSigningKeys(store: Store, config: Config, algs: readonly KeyAlg[] = config.keys.algorithms, opts: { now?: boolean } = {}): Promise<string[]> {
   const kids: string[] = [];
   for (const alg of algs) {
     const { publicJwk, privateJwk } = generateKey(alg);
-    await store.signingKeys.rotate(alg, publicJwk, privateJwk, publicationWindow(config));
+    await store.signingKeys.rotate(alg, publicJwk, privateJwk, publicationWindow(config), opts.now ? 0 : activationDelay(config));
     kids.push(publicJwk.kid);
   }
   return kids;
 }
 
+/** Promotes the rotated-in keys whose time has come (one instance does each); the kids promoted. */
+export async function promoteDueKeys(store: Store, config: Config): Promise<string[]> {
+  return store.signingKeys.promoteDue(publicationWindow(config));
+}
+
 /**
  * The private JWKS handed to oidc-provider. Active keys come first (oidc-provider signs with the first key
- * of an algorithm); a retired key is marked `key_ops: ["verify"]`, which oidc-provider's key selection
- * honours, so it never signs again, even when no active key of its algorithm is left (`keys retire`), and
- * stays published for the tokens it signed.
+ * of an algorithm); a next or retired key is marked `key_ops: ["verify"]`, which oidc-provider's key
+ * selection honours, so it does not sign (yet, or again, even when no active key of its algorithm is
+ * left: `keys retire`), and is published for the tokens it will sign or has signed.
  */
 export async function loadJwks(store: Store): Promise<{ keys: JsonWebKey[] }> {
   const keys = await store.signingKeys.published();

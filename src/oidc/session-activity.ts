@@ -1,7 +1,8 @@
 /**
  * Where and from what browser each session is used: oidc-provider keeps neither, so every successful
  * authorization (a sign-in, an app's silent re-authorization, the account page) records it in
- * `session_activity`. Recording never grants anything and never fails a request.
+ * `session_activity`, in the statement that saves the session when the request saves it. Recording never
+ * grants anything and never fails a request.
  */
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
@@ -9,7 +10,9 @@ import type { Config } from '../config.ts';
 import { clientIp, normalizeIp, parseCidr } from '../http/ip.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
+import type { SessionActivity } from '../store/sessions.ts';
 import { requestMeta } from '../http/request-meta.ts';
+import { deferSessionActivity, takeSessionActivity } from './adapter.ts';
 
 export function recordSessionActivity(provider: Provider, { config, store, log }: { config: Config; store: Store; log: Logger }): void {
   const matchers = config.proxy.trusted.map((c) => parseCidr(c)!);
@@ -20,8 +23,14 @@ export function recordSessionActivity(provider: Provider, { config, store, log }
     // The same address our own routes see (http/proxy.ts has already dropped untrusted X-Forwarded-For).
     const xff = ctx.req.headers['x-forwarded-for'];
     const ip = clientIp(normalizeIp(ctx.req.socket.remoteAddress ?? ''), Array.isArray(xff) ? xff.join(',') : xff, trusted);
-    store.sessions
-      .recordActivity({ sessionUid: session.uid, userId: session.accountId, ip, userAgent: requestMeta(ctx).userAgent })
-      .catch((err: unknown) => log.warn({ err }, 'recording session activity failed'));
+    const activity: SessionActivity = { sessionUid: session.uid, userId: session.accountId, ip, userAgent: requestMeta(ctx).userAgent };
+    const record = (a: SessionActivity) => store.sessions.recordActivity(a).catch((err: unknown) => log.warn({ err }, 'recording session activity failed'));
+    // Stored with the session, which oidc-provider saves at the end of the request (adapter.ts); on its own
+    // when the request ends without writing it.
+    if (!deferSessionActivity(ctx, activity)) return void record(activity);
+    ctx.res.once('close', () => {
+      const left = takeSessionActivity(ctx);
+      if (left) void record(left);
+    });
   });
 }

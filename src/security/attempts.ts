@@ -10,6 +10,7 @@ import type { Context } from 'koa';
 import type { Config } from '../config.ts';
 import type { Translate } from '../i18n.ts';
 import { AppError } from '../errors.ts';
+import { metrics } from '../metrics/registry.ts';
 import { FactorError } from '../factors/types.ts';
 import type { CountersRepository } from '../store/counters.ts';
 import { normalizeEmail } from '../store/users.ts';
@@ -27,6 +28,7 @@ const ipKey = (ip: string) => `ip:${ip}`;
 export class ThrottledError extends AppError {
   constructor(readonly retryAfterSeconds: number, readonly locked: boolean) {
     super(locked ? 'sign_in.locked' : 'sign_in.throttled', 429, locked ? 'locked' : 'throttled', true, { retryAfter: retryAfterSeconds });
+    metrics.refused(locked);
   }
 
   /** The message key of the page's words for it (locales: signIn.locked, signIn.throttled) and its values. */
@@ -72,8 +74,13 @@ export function createAttempts(counters: CountersRepository, config: Config['thr
    */
   async function reserve(s: Subject): Promise<void> {
     const acct = accountKey(s.email);
-    if (!(await counters.reserve(acct, config.accountWindowSeconds, accountRule))) throw await refusal(s);
-    if (!(await counters.reserve(ipKey(s.ip), config.ipWindowSeconds, { max: config.ipMaxFailures }))) {
+    // Both in one statement; the address's only when the account's was counted.
+    const counted = await counters.reserveBoth(
+      { key: acct, ttlSeconds: config.accountWindowSeconds, rule: accountRule },
+      { key: ipKey(s.ip), ttlSeconds: config.ipWindowSeconds, rule: { max: config.ipMaxFailures } },
+    );
+    if (!counted.first) throw await refusal(s);
+    if (!counted.second) {
       await counters.release(acct, config.maxDelaySeconds);
       throw await refusal(s);
     }
@@ -81,8 +88,7 @@ export function createAttempts(counters: CountersRepository, config: Config['thr
 
   /** Gives back a reserved attempt that was not a failure. */
   async function release(s: Subject): Promise<void> {
-    await counters.release(accountKey(s.email), config.maxDelaySeconds);
-    await counters.release(ipKey(s.ip), 0);
+    await counters.releaseAll([{ key: accountKey(s.email), maxDelaySeconds: config.maxDelaySeconds }, { key: ipKey(s.ip), maxDelaySeconds: 0 }]);
   }
 
   return {

@@ -19,15 +19,18 @@ export interface Allowed {
   resources: Readonly<Record<string, readonly string[]>>;
 }
 
-interface Row {
+export interface Row {
   user_id: string; client_id: string; scopes: string[]; claims: string[]; resources: Record<string, string[]>; granted_at: Date; updated_at: Date;
 }
 
-const toConsent = (r: Row): Consent => ({
+export const toConsent = (r: Row): Consent => ({
   clientId: r.client_id, scopes: r.scopes, claims: r.claims, resources: r.resources, grantedAt: r.granted_at, updatedAt: r.updated_at,
 });
 
 const unique = (values: readonly string[]) => [...new Set(values)];
+
+/** The columns of a consent, in the order `Row` lists them (for a statement that reads one with something else). */
+export const CONSENT_COLUMNS = ['user_id', 'client_id', 'scopes', 'claims', 'resources', 'granted_at', 'updated_at'] as const satisfies readonly (keyof Row)[];
 
 export function consentsRepository(db: Db) {
   return {

@@ -2,7 +2,7 @@
  * Shared counters with expiry (throttling): one conditional statement per use, so limits hold across
  * instances and parallel requests. A counter past its expiry starts again from 1.
  */
-import { deleted, type Db } from './db.ts';
+import { deleteExpired, type Db } from './db.ts';
 
 export interface Counter {
   count: number;
@@ -11,7 +11,39 @@ export interface Counter {
   expiresAt: Date;
 }
 
+/** How `reserve` counts an attempt: refused from `max` on; from `free` on, 2^(count - free) s apart (at most `maxDelaySeconds`). */
+export interface ReserveRule { max: number; free?: number; maxDelaySeconds?: number }
+export interface Reservation { key: string; ttlSeconds: number; rule: ReserveRule }
+
+/**
+ * `reserve`'s conditional write, with the row to insert given by `source` (its key and time to live are
+ * the first two bindings, then `reserveBindings`): the counter goes up only when the attempt may be made now.
+ */
+const reserveSql = (source: string) => `insert into counters (key, count, expires_at) ${source}
+   on conflict (key) do update set
+     count = case when counters.expires_at <= now() then 1 else counters.count + 1 end,
+     updated_at = now(),
+     expires_at = excluded.expires_at
+   where counters.expires_at <= now()
+      or (counters.count < ?::int and (counters.count < ?::int
+          or counters.updated_at + make_interval(secs => least(?::float8, power(2::float8, (counters.count - ?::int)::float8))) <= now()))`;
+const reserveBindings = (rule: ReserveRule) => {
+  const free = rule.free ?? rule.max;
+  return [rule.max, free, rule.maxDelaySeconds ?? 0, free];
+};
+
 export function countersRepository(db: Db) {
+  /** `release` of several counters (distinct keys) in one statement. */
+  const releaseAll = async (counters: readonly { key: string; maxDelaySeconds: number }[]): Promise<void> => {
+    if (counters.length === 0) return;
+    await db.raw(
+      `update counters set count = counters.count - 1,
+         updated_at = least(counters.updated_at, now() - make_interval(secs => given.delay))
+         from (values ${counters.map(() => '(?::text, ?::float8)').join(', ')}) as given (key, delay)
+       where counters.key = given.key and counters.count > 0 and counters.expires_at > now()`,
+      counters.flatMap((c) => [c.key, c.maxDelaySeconds]),
+    );
+  };
   return {
     /**
      * Counts one use of a fixed-window quota in one atomic statement: true when it fits (at most `max` per
@@ -63,33 +95,32 @@ export function countersRepository(db: Db) {
      * waits 2^(count - free) s (at most `maxDelaySeconds`) after the one before. Parallel requests queue on
      * the row, so however many arrive at once, only as many as the rule allows are counted and let through.
      */
-    async reserve(key: string, ttlSeconds: number, rule: { max: number; free?: number; maxDelaySeconds?: number }): Promise<boolean> {
-      const free = rule.free ?? rule.max;
-      const res = await db.raw(
-        `insert into counters (key, count, expires_at) values (?, 1, now() + make_interval(secs => ?))
-         on conflict (key) do update set
-           count = case when counters.expires_at <= now() then 1 else counters.count + 1 end,
-           updated_at = now(),
-           expires_at = excluded.expires_at
-         where counters.expires_at <= now()
-            or (counters.count < ?::int and (counters.count < ?::int
-                or counters.updated_at + make_interval(secs => least(?::float8, power(2::float8, (counters.count - ?::int)::float8))) <= now()))
-         returning count`,
-        [key, ttlSeconds, rule.max, free, rule.maxDelaySeconds ?? 0, free],
-      );
+    async reserve(key: string, ttlSeconds: number, rule: ReserveRule): Promise<boolean> {
+      const res = await db.raw(`${reserveSql('values (?, 1, now() + make_interval(secs => ?))')} returning count`, [key, ttlSeconds, ...reserveBindings(rule)]);
       return res.rows.length === 1;
+    },
+    /**
+     * `reserve` of two counters in one statement, the second only when the first was counted (as two calls
+     * in turn would): what each answered. Each stays one conditional write on its own row.
+     */
+    async reserveBoth(first: Reservation, second: Reservation): Promise<{ first: boolean; second: boolean }> {
+      const res = await db.raw(
+        `with first as (${reserveSql('values (?, 1, now() + make_interval(secs => ?))')} returning 1),
+              second as (${reserveSql('select ?, 1, now() + make_interval(secs => ?) where exists (select 1 from first)')} returning 1)
+         select (select count(*) from first)::int as first, (select count(*) from second)::int as second`,
+        [first.key, first.ttlSeconds, ...reserveBindings(first.rule), second.key, second.ttlSeconds, ...reserveBindings(second.rule)],
+      );
+      const row = (res.rows as { first: number; second: number }[])[0];
+      return { first: row?.first === 1, second: row?.second === 1 };
     },
     /**
      * Gives back an attempt `reserve` counted that turned out not to be a failure. The wait it started is
      * given back too: the attempt was allowed, so the next one is, as it would have been without it.
      */
     async release(key: string, maxDelaySeconds: number): Promise<void> {
-      await db.raw(
-        `update counters set count = count - 1, updated_at = least(updated_at, now() - make_interval(secs => ?::float8))
-         where key = ? and count > 0 and expires_at > now()`,
-        [maxDelaySeconds, key],
-      );
+      await releaseAll([{ key, maxDelaySeconds }]);
     },
+    releaseAll,
     async get(keys: string[]): Promise<Map<string, Counter>> {
       if (keys.length === 0) return new Map();
       const rows = await db('counters').whereIn('key', keys).andWhere('expires_at', '>', db.fn.now())
@@ -100,7 +131,7 @@ export function countersRepository(db: Db) {
       if (keys.length) await db('counters').whereIn('key', keys).delete();
     },
     async purge(): Promise<number> {
-      return deleted(db('counters').where('expires_at', '<=', db.fn.now()).delete());
+      return deleteExpired(db, 'counters'); // in batches, each statement short
     },
   };
 }

@@ -4,8 +4,11 @@
  * token request (find, upsert, consume, destroy, revoke by grant) are prepared statements (db.ts `prepared`);
  * the rest go through knex.
  */
-import { deleted, prepared, type Db } from './db.ts';
+import { deleted, deleteExpired, prepared, type Db } from './db.ts';
 import { toUser, USER_COLUMNS, type Row as UserRow, type User } from './users.ts';
+import { activityUpsertSql, activityValues, type SessionActivity } from './sessions.ts';
+import { PROGRESS_COLUMNS, toProgress, type Progress, type Row as ProgressRow } from './sign-in-progress.ts';
+import { CONSENT_COLUMNS, toConsent, type Consent, type Row as ConsentRow } from './consents.ts';
 
 export type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; accountId?: string; consumed?: number };
 
@@ -49,16 +52,50 @@ const UPSERT_UNLESS_REVOKED_SQL = `insert into oidc_payloads (kind, id, payload,
 
 /**
  * A token looked up as any of several kinds at once (oidc-provider tries an access token as both
- * AccessToken and ClientCredentials), each live row with the live grant it was issued under and the
- * account it was issued to, if any (the user's columns follow the token's and the grant's).
+ * AccessToken and ClientCredentials), each live row with the live grant it was issued under, the live
+ * session it expires with (`expiresWithSession`: what `Session.findByUid` of its `sessionUid` answers),
+ * and the account it was issued to, if any (the user's columns follow the token's, the grant's and the session's).
  */
 const TOKEN_WITH_GRANT_SQL = `select p.kind as token_kind, p.payload as token_payload, p.consumed_at as token_consumed_at,
-        g.payload as grant_payload, g.consumed_at as grant_consumed_at, ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}
+        g.payload as grant_payload, g.consumed_at as grant_consumed_at,
+        s.payload as session_payload, s.consumed_at as session_consumed_at, ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}
    from oidc_payloads p
    left join oidc_payloads g on g.kind = 'Grant' and g.id = p.grant_id and (g.expires_at is null or g.expires_at > now())
+   left join lateral (select x.payload, x.consumed_at from oidc_payloads x
+     where p.payload->>'expiresWithSession' = 'true' and x.kind = 'Session' and x.uid = p.payload->>'sessionUid'
+       and (x.expires_at is null or x.expires_at > now()) limit 1) s on true
    left join users u on u.id = p.account_id
   where p.kind = any($1::text[]) and p.id = $2 and ${NOT_EXPIRED}
     and (p.kind <> all($3::text[]) or ${NOT_REVOKED})`;
+
+/**
+ * An interaction with its live sign-in in progress (sign_in_progress, keyed by the interaction's uid, which
+ * is its id), the account its result signed in (`result.login.accountId`) or else the one its sign-in in
+ * progress is of, and that account's remembered consent for the interaction's app: what a sign-in's page
+ * reads next (the progress and its user), and what oidc-provider's resume reads next (findAccount, then
+ * loadExistingGrant). The progress's columns are prefixed `sp_`, the consent's `c_`.
+ */
+const INTERACTION_WITH_ACCOUNT_SQL = `select p.payload, p.consumed_at, ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')},
+        ${PROGRESS_COLUMNS.map((c) => `sp.${c} as sp_${c}`).join(', ')}, ${CONSENT_COLUMNS.map((c) => `c.${c} as c_${c}`).join(', ')}
+   from oidc_payloads p
+   left join sign_in_progress sp on sp.interaction_uid = p.id and sp.expires_at > now()
+   left join users u on u.id = coalesce(p.payload->'result'->'login'->>'accountId', sp.user_id)
+   left join consents c on c.user_id = u.id and c.client_id = p.payload->'params'->>'client_id'
+  where p.kind = 'Interaction' and p.id = $1 and ${NOT_EXPIRED}`;
+
+/** What `upsert` may write in the same statement: a session's activity, a grant. */
+export interface Along {
+  activity?: SessionActivity;
+  grant?: { id: string; payload: Payload; expiresIn: number | undefined };
+}
+
+/** `sql` with its parameters $1, $2, … renumbered from $(1 + by). */
+const shiftParameters = (sql: string, by: number) => sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + by}`);
+
+/** UPSERT_SQL's nine values. */
+const upsertValues = (kind: string, id: string, payload: Payload, expiresIn: number | undefined) => [kind, id, JSON.stringify(payload),
+  payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, typeof payload.accountId === 'string' ? payload.accountId : null,
+  expiresIn ?? null, expiresIn ?? null];
 
 function withConsumed(row: Pick<Row, 'payload' | 'consumed_at'> | undefined): Payload | undefined {
   if (!row) return undefined;
@@ -69,10 +106,23 @@ function withConsumed(row: Pick<Row, 'payload' | 'consumed_at'> | undefined): Pa
  * A token found by `findTokens`, with the grant it names (undefined when it names none, or none is live)
  * and the user it was issued to (undefined when none, or there is no such user).
  */
-export interface FoundToken { kind: string; payload: Payload; grant: Payload | undefined; account: User | undefined }
+/** An interaction found by `findInteraction`: the account its result names and that account's consent for its app. */
+export interface FoundInteraction {
+  payload: Payload;
+  /** Its live sign-in in progress, if any. */
+  progress: Progress | undefined;
+  /** The account its result names, else its sign-in in progress's; the user read (undefined when none). */
+  accountId: string | undefined;
+  account: User | undefined;
+  clientId: string | undefined;
+  consent: Consent | undefined;
+}
+
+export interface FoundToken { kind: string; payload: Payload; grant: Payload | undefined; session: Payload | undefined; account: User | undefined }
 
 interface TokenRow extends Partial<UserRow> {
   token_kind: string; token_payload: Payload; token_consumed_at: Date | null; grant_payload: Payload | null; grant_consumed_at: Date | null;
+  session_payload: Payload | null; session_consumed_at: Date | null;
 }
 
 export function oidcPayloadsRepository(db: Db) {
@@ -83,31 +133,67 @@ export function oidcPayloadsRepository(db: Db) {
   };
   return {
     /** Stores a payload; false, and nothing stored, for a token of a revoked grant. */
-    async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<boolean> {
+    /**
+     * Stores a payload; false, and nothing stored, for a token of a revoked grant. `along`: written in the
+     * same statement, a session's activity (the sessions repository's `recordActivity`) and a grant stored
+     * as `upsert` stores one (each its own row: a grant is never the token of a grant).
+     */
+    async upsert(kind: string, id: string, payload: Payload, expiresIn: number | undefined, along: Along = {}): Promise<boolean> {
       const grantId = payload.grantId ?? null;
-      const values = [kind, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
-        typeof payload.accountId === 'string' ? payload.accountId : null, expiresIn ?? null, expiresIn ?? null];
-      const rows = grantId !== null && ACCOUNT_TOKEN_KINDS.includes(kind)
-        ? await prepared(db, 'oidc_upsert_unless_revoked', UPSERT_UNLESS_REVOKED_SQL, [...values, grantId])
-        : await prepared(db, 'oidc_upsert', UPSERT_SQL, values);
+      const values = upsertValues(kind, id, payload, expiresIn);
+      const [name, text, all]: [string, string, unknown[]] = grantId !== null && ACCOUNT_TOKEN_KINDS.includes(kind)
+        ? ['oidc_upsert_unless_revoked', UPSERT_UNLESS_REVOKED_SQL, [...values, grantId]]
+        : ['oidc_upsert', UPSERT_SQL, values];
+      const ctes: string[] = [];
+      if (along.activity) {
+        ctes.push(`activity as (${activityUpsertSql(all.length + 1)})`);
+        all.push(...activityValues(along.activity));
+      }
+      if (along.grant) {
+        ctes.push(`grant_along as (${shiftParameters(UPSERT_SQL, all.length)})`);
+        all.push(...upsertValues('Grant', along.grant.id, along.grant.payload, along.grant.expiresIn));
+      }
+      const rows = await prepared(db, `${name}${along.activity ? '_activity' : ''}${along.grant ? '_grant' : ''}`,
+        ctes.length ? `with ${ctes.join(', ')} ${text}` : text, all);
       return rows.length === 1;
     },
     async find(kind: string, id: string): Promise<Payload | undefined> {
       return findBy('id', kind, id);
     },
     /**
-     * `id` as each of `kinds` (AccessToken, ClientCredentials, RefreshToken) in one statement, each live token
-     * with its live grant and its user: what `find` answers for the token and then for `Grant` and its grant
-     * id, and what the users repository's `findById` answers for its account id.
+     * `id` as each of `kinds` (AccessToken, ClientCredentials, RefreshToken, AuthorizationCode) in one statement,
+     * each live token with its live grant, its session and its user: what `find` answers for the token and then
+     * for `Grant` and its grant id, `findByUid` for `Session` and its session uid (when it expires with its
+     * session), and what the users repository's `findById` answers for its account id.
      */
     async findTokens(kinds: readonly string[], id: string): Promise<FoundToken[]> {
       const rows = await prepared<TokenRow>(db, 'oidc_find_tokens', TOKEN_WITH_GRANT_SQL, [kinds, id, ACCOUNT_TOKEN_KINDS]);
-      return rows.map(({ token_kind, token_payload, token_consumed_at, grant_payload, grant_consumed_at, ...user }) => ({
+      return rows.map(({ token_kind, token_payload, token_consumed_at, grant_payload, grant_consumed_at, session_payload, session_consumed_at, ...user }) => ({
         kind: token_kind,
         payload: withConsumed({ payload: token_payload, consumed_at: token_consumed_at })!,
         grant: grant_payload ? withConsumed({ payload: grant_payload, consumed_at: grant_consumed_at }) : undefined,
+        session: session_payload ? withConsumed({ payload: session_payload, consumed_at: session_consumed_at }) : undefined,
         account: user.id ? toUser(user as UserRow) : undefined,
       }));
+    },
+    /** `find` of an Interaction, with its sign-in in progress, its account and that account's consent for its app (see INTERACTION_WITH_ACCOUNT_SQL). */
+    async findInteraction(id: string): Promise<FoundInteraction | undefined> {
+      const [row] = await prepared<Pick<Row, 'payload' | 'consumed_at'> & Partial<UserRow> & Record<string, unknown>>(
+        db, 'oidc_find_interaction', INTERACTION_WITH_ACCOUNT_SQL, [id]);
+      if (!row) return undefined;
+      const payload = withConsumed(row)!;
+      const login = (payload.result as { login?: { accountId?: unknown } } | undefined)?.login;
+      const params = payload.params as { client_id?: unknown } | undefined;
+      const consent = Object.fromEntries(CONSENT_COLUMNS.map((c) => [c, row[`c_${c}`]])) as unknown as ConsentRow;
+      const progress = Object.fromEntries(PROGRESS_COLUMNS.map((c) => [c, row[`sp_${c}`]])) as unknown as ProgressRow;
+      return {
+        payload,
+        progress: progress.interaction_uid ? toProgress(progress) : undefined,
+        accountId: typeof login?.accountId === 'string' ? login.accountId : progress.interaction_uid ? progress.user_id : undefined,
+        account: row.id ? toUser(row as UserRow) : undefined,
+        clientId: typeof params?.client_id === 'string' ? params.client_id : undefined,
+        consent: consent.user_id ? toConsent(consent) : undefined,
+      };
     },
     async findByUserCode(kind: string, userCode: string): Promise<Payload | undefined> {
       return findBy('user_code', kind, userCode);
@@ -177,8 +263,9 @@ export function oidcPayloadsRepository(db: Db) {
       return deleted(db('oidc_payloads').where({ account_id: accountId }).whereIn('kind', ACCOUNT_TOKEN_KINDS).delete());
     },
     async purge(): Promise<number> {
-      await db('revoked_grants').where('expires_at', '<=', db.fn.now()).delete();
-      return deleted(db('oidc_payloads').where('expires_at', '<=', db.fn.now()).delete());
+      // In batches: a backlog (tokens of a busy day) must not become one statement past the statement timeout.
+      await deleteExpired(db, 'revoked_grants');
+      return deleteExpired(db, 'oidc_payloads');
     },
   };
 }

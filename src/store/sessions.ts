@@ -25,6 +25,18 @@ export interface UserSession {
 
 const TOUCH_EVERY_SECONDS = 60;
 
+/**
+ * `recordActivity`'s upsert with its four values at `$first`…`$first+3` (session uid, user id, ip, user
+ * agent): for oidc-payloads.ts to store a session and its activity in one statement. A user deleted
+ * meanwhile records nothing rather than failing the session's write.
+ */
+export const activityUpsertSql = (first: number) => `insert into session_activity (session_uid, user_id, ip, user_agent)
+   select $${first}, u.id, $${first + 2}, $${first + 3} from users u where u.id = $${first + 1}
+   on conflict (session_uid) do update set user_id = excluded.user_id, ip = excluded.ip,
+     user_agent = excluded.user_agent, last_seen_at = now()`;
+
+export const activityValues = (a: SessionActivity) => [a.sessionUid, a.userId, a.ip, a.userAgent?.slice(0, 512) ?? null];
+
 export function sessionsRepository(db: Db) {
   return {
     /** Upserts where and from what a session was last used (each authorization, each account page sign-in). */
@@ -33,7 +45,7 @@ export function sessionsRepository(db: Db) {
         `insert into session_activity (session_uid, user_id, ip, user_agent) values (?, ?, ?, ?)
          on conflict (session_uid) do update set user_id = excluded.user_id, ip = excluded.ip,
            user_agent = excluded.user_agent, last_seen_at = now()`,
-        [a.sessionUid, a.userId, a.ip, a.userAgent?.slice(0, 512) ?? null],
+        activityValues(a),
       );
     },
 

@@ -167,7 +167,7 @@ describe('admin API authentication', () => {
   it('still takes a token signed by a key that was rotated out but is still published', async () => {
     const t = await token(ops);
     const { kid } = decodeProtectedHeader(t);
-    assert.equal((await runCommand(['keys', 'rotate', '--alg', 'ES256'], services(), { stdin: async () => '' })).code, 0);
+    assert.equal((await runCommand(['keys', 'rotate', '--alg', 'ES256', '--now'], services(), { stdin: async () => '' })).code, 0);
     assert.equal((await services().store.signingKeys.list()).find((k) => k.kid === kid)?.state, 'retired');
     await accepted(t);
   });

@@ -136,7 +136,7 @@ describe('the admin REST API', () => {
       const answer = await call('rotateKeys', tokens.access_token, { body: { algs: ['ES256'] } });
       assert.equal(answer.body.rotated.length, 1);
       const keys = await services().store.signingKeys.list();
-      assert.equal(keys.find((k) => k.kid === answer.body.rotated[0])?.state, 'active');
+      assert.equal(keys.find((k) => k.kid === answer.body.rotated[0])?.state, 'next', 'published, signing after two key refreshes');
       const [row] = (await auditRows(full.clientId)).filter((r) => r.action === 'keys.rotate');
       assert.deepEqual([row?.result, row?.ip], ['ok', '127.0.0.1']);
     });

@@ -57,13 +57,22 @@ describe('administrative operations', () => {
     assert.deepEqual(events.slice(-2).map((e) => [e.type, e.details.byClient, e.ip]), [['client.created', 'ops-client', '203.0.113.8'], ['client.removed', 'ops-client', '203.0.113.8']]);
   });
 
-  it('rotates keys, and refuses an algorithm that is not configured', async () => {
+  it('rotates keys (published first, signing later; at once when asked, dropping a key still waiting), and refuses an algorithm that is not configured', async () => {
     const before = (await listKeys(services(), console)).filter((k) => k.state === 'active').map((k) => k.kid);
     const kids = await rotateKeys(services(), console, ['ES256']);
     assert.equal(kids.length, 1);
     const after = await listKeys(services(), console);
-    assert.equal(after.find((k) => k.kid === kids[0])?.state, 'active');
-    assert.equal(after.filter((k) => before.includes(k.kid) && k.alg === 'ES256')[0]?.state, 'retired');
+    const waiting = after.find((k) => k.kid === kids[0]);
+    assert.equal(waiting?.state, 'next');
+    assert.ok(waiting.activatesAt && Math.abs(waiting.activatesAt.getTime() - waiting.createdAt.getTime() - 2000 * services().config.keys.refreshSeconds) < 5000);
+    assert.equal(after.filter((k) => before.includes(k.kid) && k.alg === 'ES256')[0]?.state, 'active', 'the old key signs meanwhile');
+
+    const [now] = await rotateKeys(services(), console, ['ES256'], { now: true });
+    const later = await listKeys(services(), console);
+    assert.equal(later.find((k) => k.kid === now)?.state, 'active');
+    assert.equal(later.filter((k) => before.includes(k.kid) && k.alg === 'ES256')[0]?.state, 'retired');
+    assert.equal(later.find((k) => k.kid === kids[0])?.state, 'retired', 'the key that was waiting never signs');
+    assert.deepEqual(await services().store.signingKeys.promoteDue(0), []);
     const bad = await rotateKeys(services(), console, ['HS256']).then(() => undefined, (err: OperationError) => err);
     assert.equal(bad?.field, 'alg');
   });

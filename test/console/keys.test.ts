@@ -48,7 +48,7 @@ describe('the console\'s keys section', () => {
 
   const idToken = async (user: { email: string; password: string }) => (await suite.rp.signIn(new CookieClient(server().url), user)).tokens.id_token!;
 
-  it('rotates a key: the JWKS gains the new kid, new ID tokens carry it, a token signed before still verifies', async () => {
+  it('rotates a key: the JWKS gains the new kid, which signs after two key refreshes; new ID tokens carry it, a token signed before still verifies', async () => {
     admin = await consoleUser(server(), ['admin'], 'keys-admin');
     const user = await suite.newUser();
     const signedBefore = await idToken(user);
@@ -65,7 +65,18 @@ describe('the console\'s keys section', () => {
     const notice = (await adminPage.locator('#notice').textContent())!;
     const newKid = /New keys: (\S+)\./.exec(notice)?.[1];
     assert.ok(newKid && newKid !== oldKid, notice);
-    assert.equal(newKid, await activeKid('RS256'));
+    assert.match(notice, /sign after 2 seconds/);
+    assert.equal(await adminPage.locator(`#keys tr[data-kid="${newKid}"]`).getAttribute('data-state'), 'next');
+    assert.match((await adminPage.locator(`#keys tr[data-kid="${newKid}"]`).textContent())!, /Signs from/);
+    assert.equal(await adminPage.locator(`#keys tr[data-kid="${oldKid}"]`).getAttribute('data-state'), 'active', 'the old key signs until every instance publishes the new one');
+
+    // Two refreshes (keys.refreshSeconds: 1 here) later the running server promotes it.
+    const promotedBy = Date.now() + 5000;
+    while ((await activeKid('RS256')) !== newKid) {
+      assert.ok(Date.now() < promotedBy, 'the new key signs within two refreshes and the one that promotes it');
+      await sleep(100);
+    }
+    await adminPage.reload();
     assert.equal(await adminPage.locator(`#keys tr[data-kid="${newKid}"]`).getAttribute('data-state'), 'active');
     assert.equal(await adminPage.locator(`#keys tr[data-kid="${oldKid}"]`).getAttribute('data-state'), 'retired');
     assert.match((await adminPage.locator(`#keys tr[data-kid="${oldKid}"]`).textContent())!, /Published until/);

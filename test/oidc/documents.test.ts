@@ -214,15 +214,27 @@ describe('after a key rotation and a retired key\'s deletion', () => {
     }
   }
 
-  it('serves the new key set within keys.refreshSeconds of `latchkey keys rotate`, the old keys still published', async () => {
+  it('serves the new key set within keys.refreshSeconds of `latchkey keys rotate`, before the new keys sign; the old keys still published after', async () => {
     const old = kidsOf(await request(b.url, '/jwks'));
     await request(b.url, DISCOVERY);
     const rotated = await runCommand(['keys', 'rotate'], a.server.services, { stdin: async () => '' });
     assert.equal(rotated.code, 0, rotated.stderr);
-    const active = (await store().signingKeys.list()).filter((k) => k.state === 'active').map((k) => k.kid);
-    assert.equal(active.filter((kid) => old.includes(kid)).length, 0, 'every algorithm has a new key');
-    await servedUntil((kids) => active.every((kid) => kids.includes(kid)), 'the new keys are served');
-    assert.deepEqual(kidsOf(await request(b.url, '/jwks')), [...old, ...active].sort(), 'the rotated-out keys stay for the tokens they signed');
+    const rotatedAt = Date.now();
+    const next = (await store().signingKeys.list()).filter((k) => k.state === 'next').map((k) => k.kid);
+    assert.equal(next.length, 3, 'every algorithm has a new key, not signing yet');
+    await servedUntil((kids) => next.every((kid) => kids.includes(kid)), 'the new keys are served');
+    assert.deepEqual(kidsOf(await request(b.url, '/jwks')), [...old, ...next].sort());
+    await assertServedIsProviders();
+
+    // Two refreshes later one instance promotes them; the rotated-out keys stay for the tokens they signed.
+    for (;;) {
+      const active = (await store().signingKeys.list()).filter((k) => k.state === 'active').map((k) => k.kid);
+      if (active.length === 3 && active.every((kid) => next.includes(kid))) break;
+      assert.ok(Date.now() - rotatedAt < 3 * refreshSeconds * 1000 + 1500, 'the new keys sign within two refreshes and the one that promotes them');
+      await sleep(100);
+    }
+    await servedUntil((kids) => kids.length === 6, 'the promoted key set is served');
+    assert.deepEqual(kidsOf(await request(b.url, '/jwks')), [...old, ...next].sort(), 'the rotated-out keys stay for the tokens they signed');
     await assertServedIsProviders();
   });
 

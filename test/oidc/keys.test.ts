@@ -4,7 +4,7 @@ import { CookieClient } from '../helpers/browser.ts';
 import { decodeJwt, fetchJwks, verifyJwt, type Jwk } from '../helpers/jwt.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { ensureSigningKeys, publicationWindow, rotateSigningKeys } from '../../src/oidc/keys.ts';
+import { activationDelay, ensureSigningKeys, publicationWindow, rotateSigningKeys } from '../../src/oidc/keys.ts';
 import type { KeyAlg } from '../../src/store/signing-keys.ts';
 
 const ALGS: KeyAlg[] = ['RS256', 'ES256', 'EdDSA'];
@@ -13,7 +13,7 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 interface KeyRow {
   kid: string; alg: string; state: string; public_jwk: Record<string, unknown>; private_sealed: string;
-  retired_at: Date | null; expires_at: Date | null;
+  created_at: Date; activates_at: Date | null; retired_at: Date | null; expires_at: Date | null;
 }
 
 describe('signing keys', () => {
@@ -96,12 +96,33 @@ describe('signing keys', () => {
     }
   });
 
-  it('after a rotation, publishes the new keys AND the old ones, and keeps the old ones for the tokens they signed', async () => {
+  it('a rotation publishes the new keys at once, but they sign nothing until every instance has had two key refreshes to publish them', async () => {
     const { store } = server.server.services;
     newKids = await rotateSigningKeys(store, server.config);
     assert.equal(newKids.length, 3);
     assert.ok(await server.server.app.providers.refresh(), 'the provider is rebuilt with the new key set');
     assert.equal(await server.server.app.providers.refresh(), false, 'and only once');
+
+    const keys = await fetchJwks(server.url);
+    assert.equal(keys.length, 6, 'the old and the new keys are published');
+    const stored = await rows();
+    for (const row of stored.filter((r) => newKids.includes(r.kid))) {
+      assert.equal(row.state, 'next');
+      const waits = (row.activates_at!.getTime() - row.created_at.getTime()) / 1000;
+      assert.ok(Math.abs(waits - activationDelay(server.config)) < 5, `the new key signs after ${waits}s, expected ${activationDelay(server.config)}s`);
+    }
+    assert.equal(activationDelay(server.config), 2 * server.config.keys.refreshSeconds);
+    assert.deepEqual(stored.filter((r) => r.state === 'active').map((r) => r.kid).sort(), [...firstKids.values()].sort(), 'the old keys still sign');
+    for (const alg of ALGS) assert.equal(decodeJwt(await idToken(alg)).header.kid, firstKids.get(alg), `${alg}: still signed with the old key`);
+    assert.deepEqual(await store.signingKeys.promoteDue(publicationWindow(server.config)), [], 'nothing is due yet');
+  });
+
+  it('when their time comes, one refresh promotes the new keys (once, however many instances try) and retires the old ones, still published for the tokens they signed', async () => {
+    const { store, database } = server.server.services;
+    await database.knex('signing_keys').whereIn('kid', newKids).update({ activates_at: database.knex.raw(`now() - interval '1 second'`) });
+    const tries = await Promise.all([store.signingKeys.promoteDue(publicationWindow(server.config)), store.signingKeys.promoteDue(publicationWindow(server.config))]);
+    assert.deepEqual(tries.flat().sort(), [...newKids].sort(), 'each key promoted exactly once');
+    assert.ok(await server.server.app.providers.refresh(), 'the provider is rebuilt with the promoted keys');
 
     const keys = await fetchJwks(server.url);
     assert.equal(keys.length, 6);
@@ -121,6 +142,7 @@ describe('signing keys', () => {
       assert.ok(Math.abs(kept - window) < 5, `retired key published for ${kept}s, expected ${window}s`);
     }
     assert.equal(stored.filter((r) => r.state === 'active').length, 3, 'one active key per algorithm');
+    assert.ok(stored.filter((r) => newKids.includes(r.kid)).every((r) => r.state === 'active' && r.activates_at === null));
   });
 
   it('still verifies an ID token signed before the rotation against the new JWKS', async () => {
@@ -160,8 +182,8 @@ describe('signing keys', () => {
     assert.ok(decodeJwt(await idToken('RS256')).header.kid === newKids.find((kid) => kidsByAlg(keys).get('RS256')!.includes(kid)));
   });
 
-  it('rotates one algorithm alone, leaving the others untouched', async () => {
-    const [kid] = await rotateSigningKeys(server.server.services.store, server.config, ['EdDSA']);
+  it('rotates one algorithm alone, at once when asked (a key thought compromised), leaving the others untouched', async () => {
+    const [kid] = await rotateSigningKeys(server.server.services.store, server.config, ['EdDSA'], { now: true });
     await server.server.app.providers.refresh();
     const byAlg = kidsByAlg(await fetchJwks(server.url));
     assert.equal(byAlg.get('EdDSA')!.length, 2);

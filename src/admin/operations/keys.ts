@@ -3,10 +3,10 @@
  * mobile app prompts: rotated (phones subscribe again with the new one when they next open the app).
  */
 import webpush from 'web-push';
-import { ensureSigningKeys, retireSigningKey, rotateSigningKeys } from '../../oidc/keys.ts';
+import { activationDelay, ensureSigningKeys, retireSigningKey, rotateSigningKeys } from '../../oidc/keys.ts';
 import { vapidKey } from '../../push/prompts.ts';
 import type { Services } from '../../services.ts';
-import type { KeyAlg } from '../../store/signing-keys.ts';
+import type { KeyAlg, KeyState, SigningKey } from '../../store/signing-keys.ts';
 import { actorFields, OperationError, type Actor } from './actor.ts';
 import { audited } from './audited.ts';
 import { authorize } from './permissions.ts';
@@ -14,25 +14,32 @@ import { authorize } from './permissions.ts';
 export interface KeyView {
   kid: string;
   alg: KeyAlg;
-  state: string;
+  state: KeyState;
   createdAt: Date;
+  /** When a next key starts signing; null for the others. */
+  activatesAt: Date | null;
   retiredAt: Date | null;
-  /** Until when a retired key stays in the JWKS; null for an active one. */
+  /** Until when a retired key stays in the JWKS; null for an active or next one. */
   publishedUntil: Date | null;
 }
+
+const keyView = (k: SigningKey): KeyView => ({
+  kid: k.kid, alg: k.alg, state: k.state, createdAt: k.createdAt, activatesAt: k.activatesAt, retiredAt: k.retiredAt, publishedUntil: k.expiresAt,
+});
 
 export async function listKeys(services: Services, actor: Actor): Promise<KeyView[]> {
   return audited(services, actor, { action: 'keys.list', target: { type: 'signing_key' }, outcome: (keys) => ({ after: { count: keys.length } }) }, async () => {
     authorize(actor, 'keys.read');
     await ensureSigningKeys(services.store, services.config);
-    return (await services.store.signingKeys.list()).map((k) => ({
-      kid: k.kid, alg: k.alg, state: k.state, createdAt: k.createdAt, retiredAt: k.retiredAt, publishedUntil: k.expiresAt,
-    }));
+    return (await services.store.signingKeys.list()).map(keyView);
   });
 }
 
-/** Rotates the keys of these algorithms (all configured ones by default); the new kids. */
-export async function rotateKeys(services: Services, actor: Actor, algs?: readonly string[]): Promise<string[]> {
+/**
+ * Rotates the keys of these algorithms (all configured ones by default): each new key is published now and
+ * signs after `activationDelay` (at once with `now`, for a key thought compromised); the new kids.
+ */
+export async function rotateKeys(services: Services, actor: Actor, algs?: readonly string[], opts: { now?: boolean } = {}): Promise<string[]> {
   const configured = services.config.keys.algorithms;
   const who = actorFields(actor);
   const active = async () => (await services.store.signingKeys.list()).filter((k) => k.state === 'active').map((k) => ({ kid: k.kid, alg: k.alg }));
@@ -40,14 +47,14 @@ export async function rotateKeys(services: Services, actor: Actor, algs?: readon
     action: 'keys.rotate',
     target: { type: 'signing_key' },
     before: { active: await active() },
-    outcome: (kids) => ({ after: { rotated: kids }, event: { type: 'keys.rotated', ...who, details: { kids, ...who.details } } }),
+    outcome: (kids) => ({ after: { rotated: kids, signsAfterSeconds: opts.now ? 0 : activationDelay(services.config) }, event: { type: 'keys.rotated', ...who, details: { kids, ...who.details } } }),
   }, async () => {
     authorize(actor, 'keys.write');
     for (const a of algs ?? []) {
       if (!configured.includes(a as KeyAlg)) throw new OperationError('keys.alg_unknown', `${a} must be one of ${configured.join(', ')}`, 400, 'alg');
     }
     await ensureSigningKeys(services.store, services.config);
-    return rotateSigningKeys(services.store, services.config, (algs ?? [...configured]) as KeyAlg[]);
+    return rotateSigningKeys(services.store, services.config, (algs ?? [...configured]) as KeyAlg[], opts);
   });
 }
 
@@ -94,29 +101,29 @@ async function needsOf(services: Services, alg: KeyAlg): Promise<string[]> {
  * until every token it may have signed has expired, as after a rotation. Refused while the provider needs
  * an active key of its algorithm (configured, used by a client or a resource): a rotation is the way to
  * replace it (`keys rotate --alg`), and retire is for an algorithm being given up. Running servers stop
- * signing with it within keys.refreshSeconds. A sensitive action: the console asks for a fresh step-up.
+ * signing with it within keys.refreshSeconds, and a key of its algorithm still waiting for its turn is
+ * withdrawn with it. A waiting key may be retired alone: the rotation is called off. A sensitive action:
+ * the console asks for a fresh step-up.
  */
 export async function retireKey(services: Services, actor: Actor, kid: string): Promise<KeyView> {
   const who = actorFields(actor);
-  const view = (k: { kid: string; alg: KeyAlg; state: string; createdAt: Date; retiredAt: Date | null; expiresAt: Date | null }): KeyView => ({
-    kid: k.kid, alg: k.alg, state: k.state, createdAt: k.createdAt, retiredAt: k.retiredAt, publishedUntil: k.expiresAt,
-  });
   const stored = (await services.store.signingKeys.list()).find((k) => k.kid === kid);
   return audited(services, actor, {
     action: 'keys.retire',
     target: { type: 'signing_key', id: kid },
-    before: stored && view(stored),
+    before: stored && keyView(stored),
     outcome: (key) => ({ after: key, event: { type: 'keys.retired', ...who, details: { kid, alg: key.alg, ...who.details } } }),
   }, async () => {
     authorize(actor, 'keys.write');
     if (!stored) throw new OperationError('keys.not_found', `no signing key with kid ${kid}`, 404);
-    if (stored.state !== 'active') throw new OperationError('keys.already_retired', `${kid} is already retired; it stays published until ${stored.expiresAt?.toISOString() ?? 'its tokens have expired'}`, 409);
-    const needs = await needsOf(services, stored.alg);
+    if (stored.state === 'retired') throw new OperationError('keys.already_retired', `${kid} is already retired; it stays published until ${stored.expiresAt?.toISOString() ?? 'its tokens have expired'}`, 409);
+    // A key waiting for its turn (keys rotate) is withdrawn: it never signed, and the active key goes on.
+    const needs = stored.state === 'next' ? [] : await needsOf(services, stored.alg);
     if (needs.length) {
       throw new OperationError('keys.needed', `${kid} is the active ${stored.alg} key and is still needed (${needs.join('; ')}): rotate it instead (keys rotate --alg ${stored.alg}), which retires it the same way`, 409);
     }
     const retired = await retireSigningKey(services.store, services.config, kid);
     if (!retired) throw new OperationError('keys.already_retired', `${kid} was retired meanwhile`, 409);
-    return view(retired);
+    return keyView(retired);
   });
 }
