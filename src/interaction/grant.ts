@@ -11,6 +11,7 @@ import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { Amr, Proof } from '../factors/types.ts';
 import { levelOf, meets, type Acr, type Requirement } from '../security/level.ts';
+import { saveIfStillThere } from '../oidc/adapter.ts';
 
 /** What a grant is made of: whose sign-in, what they proved, and what the sign-in had to reach. */
 export interface Grant {
@@ -59,7 +60,7 @@ async function redirectTo(ctx: Context, provider: Provider, result: Parameters<P
 /** oidc-provider's `interactionResult` on an interaction already loaded: its result saved, where it returns to. */
 async function saveResult(interaction: InstanceType<Provider['Interaction']>, result: Parameters<Provider['interactionResult']>[2], merge: boolean): Promise<string> {
   interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
-  await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+  await saveIfStillThere(() => interaction.save(interaction.exp - Math.floor(Date.now() / 1000)));
   return interaction.returnTo;
 }
 

@@ -12,6 +12,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Config } from '../config.ts';
+import { AppError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import type { Along, FoundToken, Payload } from '../store/oidc-payloads.ts';
 import type { User } from '../store/users.ts';
@@ -53,6 +54,8 @@ interface RequestLookups {
   grant?: { id: string; payload: Payload; expiresIn: number | undefined };
   /** Where and from what the request's session was just used, to be stored with the session (see `deferSessionActivity`). */
   activity?: SessionActivity;
+  /** Set while `saveIfStillThere` runs: an interaction is stored again only if its row is still there. */
+  existingOnly?: boolean;
 }
 
 const consentKey = (userId: string, clientId: string) => `${userId}\n${clientId}`;
@@ -71,6 +74,23 @@ const ownRequest = new AsyncLocalStorage<RequestLookups>();
  */
 export function withRequestLookups<T>(fn: () => Promise<T>): Promise<T> {
   return ownRequest.run(newLookups(), fn);
+}
+
+/**
+ * Runs `save` (an interaction's `save()` in one of our own requests) so that the interaction is stored only
+ * while its row is still there: oidc-provider may have resumed it meanwhile (a parallel request of the same
+ * browser), and a consumed interaction written back could be resumed a second time. Throws the
+ * "sign-in expired" error when it was gone.
+ */
+export async function saveIfStillThere<T>(save: () => Promise<T>): Promise<T> {
+  const lookups = ownRequest.getStore();
+  if (!lookups) return save();
+  lookups.existingOnly = true;
+  try {
+    return await save();
+  } finally {
+    lookups.existingOnly = false;
+  }
 }
 
 /**
@@ -194,6 +214,13 @@ export function createAdapterClass(store: Store, revokedGrantSeconds: number) {
         lookups.grant = { id, payload: payload as Payload, expiresIn: kept };
         // Nothing carried it (no write followed): stored on its own; a failure is logged as a server error.
         ctx.res.once('close', () => void flushGrant(lookups).catch((err: unknown) => ctx.oidc.provider.emit('server_error', ctx, err)));
+        return;
+      }
+      if (this.name === 'Interaction' && lookups?.existingOnly) {
+        await flushGrant(lookups);
+        if (!(await store.oidc.updateLive(this.name, id, payload as Payload, kept))) {
+          throw new AppError('interaction.expired', 400, 'This sign-in has expired or was started in another browser. Go back to the app and sign in again.');
+        }
         return;
       }
       const along: Along = {};

@@ -45,6 +45,13 @@ const UPSERT_CONFLICT_SQL = `on conflict (kind, id) do update set payload = excl
    returning id`;
 const UPSERT_SQL = `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
    values ($1, $2, $3::jsonb, $4, $5, $6, $7, ${EXPIRY_SQL}) ${UPSERT_CONFLICT_SQL}`;
+/**
+ * A payload stored again only while its row is there and live: an interaction given its result at the end of a
+ * request that loaded it at the start must not come back after oidc-provider resumed and deleted it meanwhile.
+ */
+const UPDATE_LIVE_SQL = `update oidc_payloads set payload = $3::jsonb, grant_id = $4, user_code = $5, uid = $6, account_id = $7,
+     expires_at = ${EXPIRY_SQL}
+   where kind = $1 and id = $2 and (expires_at is null or expires_at > now()) returning id`;
 /** Only a token of a grant can be of a revoked one: every other payload keeps the plain statement. */
 const UPSERT_UNLESS_REVOKED_SQL = `insert into oidc_payloads (kind, id, payload, grant_id, user_code, uid, account_id, expires_at)
    select $1, $2, $3::jsonb, $4, $5, $6, $7, ${EXPIRY_SQL}
@@ -156,6 +163,10 @@ export function oidcPayloadsRepository(db: Db) {
       const rows = await prepared(db, `${name}${along.activity ? '_activity' : ''}${along.grant ? '_grant' : ''}`,
         ctes.length ? `with ${ctes.join(', ')} ${text}` : text, all);
       return rows.length === 1;
+    },
+    /** Stores a payload again only while its row is there and live (`UPDATE_LIVE_SQL`); false, and nothing stored, otherwise. */
+    async updateLive(kind: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<boolean> {
+      return (await prepared(db, 'oidc_update_live', UPDATE_LIVE_SQL, upsertValues(kind, id, payload, expiresIn))).length === 1;
     },
     async find(kind: string, id: string): Promise<Payload | undefined> {
       return findBy('id', kind, id);
