@@ -220,15 +220,28 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
     assert.deepEqual(json<Record<string, unknown>[]>(list).map((c) => c.name).sort(), ['Books', 'Legacy', 'Plain']);
   });
 
-  it('keys list and keys rotate: a new active kid per algorithm, the old ones listed as retired', async () => {
+  it('keys list and keys rotate: a new kid per algorithm, published first and signing later (at once with --now), the old ones listed as retired', async () => {
     const listed = json<KeyView[]>(await cli(['keys', 'list', '--json']));
     const active = listed.filter((k) => k.state === 'active');
     assert.deepEqual(active.map((k) => k.alg).sort(), ['ES256', 'EdDSA', 'RS256']);
     assert.equal(new Set(listed.map((k) => k.kid)).size, listed.length, 'distinct kids');
-    const kids = json<{ rotated: string[] }>(await cli(['keys', 'rotate', '--json'])).rotated;
+    const staged = json<{ rotated: string[]; signsAfterSeconds: number }>(await cli(['keys', 'rotate', '--json']));
+    assert.equal(staged.rotated.length, 3);
+    assert.ok(staged.signsAfterSeconds > 0);
+    const waiting = json<(KeyView & { activatesAt: string | null })[]>(await cli(['keys', 'list', '--json'])).filter((k) => staged.rotated.includes(k.kid));
+    assert.equal(waiting.length, 3);
+    for (const k of waiting) {
+      // Published, not signing yet; a server refreshing its keys every second here may have promoted it since.
+      if (k.state === 'active') continue;
+      assert.equal(k.state, 'next');
+      assert.ok(Math.abs(Date.parse(k.activatesAt!) - Date.parse(k.createdAt) - staged.signsAfterSeconds * 1000) < 5000);
+    }
+
+    const kids = json<{ rotated: string[] }>(await cli(['keys', 'rotate', '--now', '--json'])).rotated;
     assert.equal(kids.length, 3);
 
     const keys = json<KeyView[]>(await cli(['keys', 'list', '--json']));
+    for (const k of waiting) assert.equal(keys.find((x) => x.kid === k.kid)?.state, 'retired', 'the keys still waiting are withdrawn by --now');
     const nowActive = keys.filter((k) => k.state === 'active');
     assert.deepEqual(nowActive.map((k) => k.kid).sort(), [...kids].sort(), 'the rotated kids are the active ones');
     assert.deepEqual(nowActive.map((k) => k.alg).sort(), ['ES256', 'EdDSA', 'RS256']);
