@@ -61,7 +61,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const prepare = options.prepare !== false;
   try {
     if (prepare) {
-      const applied = await database.migrate();
+      const applied = await database.migrate({ onWaiting: (waitedSeconds) => log.warn({ waitedSeconds }, 'waiting for the migration lock: another instance is migrating (or a stuck session holds it)') });
       if (applied.length) log.info({ migrations: applied }, 'database migrated');
       const created = await ensureSigningKeys(services.store, config);
       if (created.length) log.info({ algs: created }, 'signing keys generated');

@@ -241,7 +241,8 @@ async function underMigrationLock<T>(url: string, options: MigrateOptions, migra
       await lock.query('rollback').catch(() => {});
       throw err;
     }
-    await lock.query('commit');
+    // Nothing was written in the lock's transaction: a commit that fails (the connection lost) has released it too.
+    await lock.query('commit').catch(() => {});
     return result;
   } finally {
     await lock.end().catch(() => {});

@@ -106,7 +106,7 @@ export interface ImportOptions {
   /** Checks the database in the transaction before any row is loaded (it is empty); throws to refuse. */
   checkEmpty: (occupied: Awaited<ReturnType<typeof occupancy>>) => void;
   /** Runs in the transaction once every row is loaded, before the commit; throws to refuse (nothing stays). */
-  beforeCommit?: (trx: Knex.Transaction) => Promise<void>;
+  beforeCommit?: (trx: Knex.Transaction, counts: Record<ExportTable, number>) => Promise<void>;
 }
 
 /**
@@ -167,7 +167,7 @@ export async function importRows(db: Db, rows: AsyncIterable<{ table: ExportTabl
     }
     await flush();
     await trx.raw(`select setval(pg_get_serial_sequence('security_events', 'id'), coalesce(max(id), 0) + 1, false) from security_events`);
-    await options.beforeCommit?.(trx);
+    await options.beforeCommit?.(trx, counts);
     return counts;
   });
 }

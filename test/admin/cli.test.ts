@@ -70,7 +70,7 @@ function toRegistered(out: Record<string, unknown>): RegisteredClient {
   return { clientId: String(client_id), clientSecret: typeof client_secret === 'string' ? client_secret : undefined, metadata };
 }
 
-interface KeyView { kid: string; alg: string; state: string; publishedUntil: string }
+interface KeyView { kid: string; alg: string; state: string; createdAt: string; activatesAt: string | null; publishedUntil: string }
 interface UserView { id: string; email: string; name: string | null; roles: string[]; status: string }
 
 /** What the command scenarios leave behind for the tests that follow them. */
@@ -228,7 +228,7 @@ function commandScenarios(cli: Cli, opts: { freshDatabase: boolean }, made: Part
     const staged = json<{ rotated: string[]; signsAfterSeconds: number }>(await cli(['keys', 'rotate', '--json']));
     assert.equal(staged.rotated.length, 3);
     assert.ok(staged.signsAfterSeconds > 0);
-    const waiting = json<(KeyView & { activatesAt: string | null })[]>(await cli(['keys', 'list', '--json'])).filter((k) => staged.rotated.includes(k.kid));
+    const waiting = json<KeyView[]>(await cli(['keys', 'list', '--json'])).filter((k) => staged.rotated.includes(k.kid));
     assert.equal(waiting.length, 3);
     for (const k of waiting) {
       // Published, not signing yet; a server refreshing its keys every second here may have promoted it since.

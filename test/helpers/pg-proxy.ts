@@ -9,7 +9,9 @@
  *   accepted but never reach PostgreSQL, and nothing passes on the existing ones, so only the client's own
  *   timeouts end its waits. What a side sent meanwhile is held, as TCP retransmits it, and delivered when
  *   the proxy forwards again; a side that reset its connection meanwhile loses what it had sent (its kernel
- *   forgot it), and the other side learns of the reset then.
+ *   forgot it), and the other side learns of the reset then. Closes are held too: a side that closes its
+ *   end (FIN) gets no answer, so a client that waits for the close to finish waits as over a dead network
+ *   (both sockets are half-open, `allowHalfOpen`, so Node does not answer a FIN by itself).
  */
 import net from 'node:net';
 
@@ -47,7 +49,11 @@ export async function startPgProxy(target: string): Promise<PgProxy> {
   const pairs = new Set<Pair>();
 
   const reset = (socket: net.Socket | undefined) => {
-    if (socket && !socket.destroyed) socket.resetAndDestroy();
+    if (!socket || socket.destroyed) return;
+    // A socket still connecting, or whose end (FIN) is on its way, is destroyed: Node's resetAndDestroy then
+    // never releases its handle, and the process would not exit.
+    if (socket.connecting || socket.writableEnded) socket.destroy();
+    else socket.resetAndDestroy();
   };
   const drop = (pair: Pair) => {
     reset(pair.client);
@@ -66,7 +72,7 @@ export async function startPgProxy(target: string): Promise<PgProxy> {
   };
 
   const connectUpstream = (pair: Pair): net.Socket => {
-    const server = net.connect(upstreamPort, upstreamHost);
+    const server = net.connect({ port: upstreamPort, host: upstreamHost, allowHalfOpen: true });
     server.on('data', (chunk: Buffer) => {
       if (mode === 'forward') pair.client.write(chunk);
       else if (mode === 'blackhole') pair.toClient.push(chunk);
@@ -85,7 +91,7 @@ export async function startPgProxy(target: string): Promise<PgProxy> {
     return server;
   };
 
-  const proxy = net.createServer((client) => {
+  const proxy = net.createServer({ allowHalfOpen: true }, (client) => {
     accepted++;
     if (mode === 'refuse') return void client.resetAndDestroy();
     const pair: Pair = { client, server: undefined, toServer: [], toClient: [], clientGone: undefined, serverGone: undefined };

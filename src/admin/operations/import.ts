@@ -14,16 +14,20 @@
  *   removed without the key;
  * - an audit log whose rows are not the chain the document's head and anchor describe (rows without a
  *   head, a head past the last row, a broken link): every later audited action would fail on it.
+ * The import's own audit row is written in its transaction, so the rows and their record commit together;
+ * a refusal's row is written once the transaction is rolled back, as every operation's (audited.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { AuditRow } from '../../audit/chain.ts';
 import { auditLogRepository } from '../../store/audit-log.ts';
 import { verifyChain } from '../../audit/verify.ts';
 import { ImportRefused, importRows, appliedMigrations, auditSpan, EXPORT_TABLE_NAMES, type ExportRow, type ExportTable } from '../../store/export.ts';
 import { createSealer } from '../../store/seal.ts';
 import type { Services } from '../../services.ts';
-import { OperationError, type Actor } from './actor.ts';
-import { audited } from './audited.ts';
+import { redact } from '../../audit/redact.ts';
+import { auditActor, OperationError, type Actor } from './actor.ts';
+import { audited, type Audit } from './audited.ts';
 import { DocumentMac, EXPORT_FORMAT, EXPORT_VERSION, KEY_CHECK, type ExportHeader } from './export.ts';
 import { authorize } from './permissions.ts';
 
@@ -41,11 +45,13 @@ export async function importDatabase(
   services: Services, actor: Actor, lines: AsyncIterable<string>, options: { withoutAuditLog?: boolean | undefined } = {},
 ): Promise<ImportResult> {
   const withoutAuditLog = options.withoutAuditLog ?? false;
-  return audited(services, actor, {
+  const audit: Audit<ImportResult> = {
     action: 'database.import',
     target: { type: 'database' },
     outcome: (r) => ({ after: { counts: r.counts, exportedAt: r.exportedAt, sourceAuditHead: r.auditHead, auditLogCarried: !withoutAuditLog } }),
-  }, async () => {
+  };
+  let written: AuditRow | undefined;
+  const run = async (): Promise<ImportResult> => {
     authorize(actor, 'database.migrate');
     const db = services.database.knex;
     const it = numbered(lines)[Symbol.asyncIterator]();
@@ -97,14 +103,31 @@ export async function importDatabase(
             ? `this database's audit log already has ${o.auditRows} row(s) (an earlier import refused here?), and the document's hash chain cannot be joined to it: import into a new, empty database, or add --without-audit-log to leave the document's audit log out (keep the file: it is the record)`
             : `this database is not empty (it holds ${held.join(', ')}): import loads into a new, empty database only; create one, point the configuration at it and run the import before any server starts on it`, 409);
         },
-        beforeCommit: withoutAuditLog ? undefined : checkAuditChain,
+        beforeCommit: async (trx, loaded) => {
+          if (!withoutAuditLog) await checkAuditChain(trx);
+          // The import's own row, the chain's next (the document's carried head is now this database's).
+          written = await auditLogRepository(trx).append({
+            ...auditActor(actor), action: audit.action, targetType: audit.target.type, targetId: null, result: 'ok', reason: null, before: null,
+            after: redact(audit.outcome!({ counts: loaded, exportedAt: header.exportedAt, auditHead: withoutAuditLog ? null : auditHead }).after),
+          });
+        },
       });
     } catch (err) {
       if (err instanceof ImportRefused) throw malformed(err.message);
       throw err;
     }
     return { counts, exportedAt: header.exportedAt, auditHead: withoutAuditLog ? null : auditHead };
-  });
+  };
+  let result: ImportResult;
+  try {
+    result = await run();
+  } catch (err) {
+    // Refused or failed, and rolled back with any row written in its transaction: the outcome's own row.
+    return audited(services, actor, audit, () => Promise.reject(err));
+  }
+  const row = written!;
+  services.log.info({ audit: { seq: row.seq, action: row.action, result: row.result, actor: row.actorType, actorId: row.actorId, target: row.targetId } }, 'audit');
+  return result;
 }
 
 const altered = () => malformed('the document was changed after its export (its MAC does not match its lines, under this secrets.encryptionKey), or it is damaged or cut short: nothing was imported; export it again from the source');
