@@ -5,8 +5,8 @@
  */
 import type { TestServer } from '../helpers/server.ts';
 
-export /** Counts the queries made on the pool's connections from now on (BEGIN and COMMIT of a transaction too). */
-function countQueries(server: TestServer): { readonly count: number } {
+/** Counts the queries made on the pool's connections from now on (BEGIN and COMMIT of a transaction too). */
+export function countQueries(server: TestServer): { readonly count: number } {
   const client = server.server.services.store.database.knex.client as { acquireConnection(): Promise<{ query(...args: unknown[]): unknown }> };
   const acquire = client.acquireConnection.bind(client);
   const counted = new WeakSet<object>();

@@ -10,30 +10,10 @@ import * as oidc from 'openid-client';
 import { CookieClient } from '../helpers/browser.ts';
 import { RelyingParty } from '../helpers/rp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { countQueries } from './count-queries.ts';
 
 const REDIRECT = 'http://localhost:9999/cb';
 const TRIES = 5;
-
-/** Counts the queries made on the pool's connections from now on (BEGIN and COMMIT of a transaction too). */
-function countQueries(server: TestServer): { readonly count: number } {
-  const client = server.server.services.store.database.knex.client as { acquireConnection(): Promise<{ query(...args: unknown[]): unknown }> };
-  const acquire = client.acquireConnection.bind(client);
-  const counted = new WeakSet<object>();
-  const counter = { count: 0 };
-  client.acquireConnection = async () => {
-    const connection = await acquire();
-    if (!counted.has(connection)) {
-      counted.add(connection);
-      const query = connection.query.bind(connection);
-      connection.query = (...args: unknown[]) => {
-        counter.count += 1;
-        return query(...args);
-      };
-    }
-    return connection;
-  };
-  return counter;
-}
 
 describe('statements per token request', () => {
   let server: TestServer;
