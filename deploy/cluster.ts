@@ -72,6 +72,8 @@ export interface Cluster {
   start(i: number): Promise<void>;
   /** nginx's access log so far (one line per request: method, path, status, upstream(s) tried). */
   accessLog(): string;
+  /** nginx's error log so far (why an upstream failed). */
+  errorLog(): string;
   instanceLog(i: number): string;
   /** Stops every instance (SIGTERM) and nginx, drops the database, removes the run directory. */
   stop(): Promise<void>;
@@ -182,6 +184,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       kill: (i, signal = 'SIGKILL') => instances[i]!.kill(signal),
       start: (i) => instances[i]!.start(),
       accessLog: () => readFileSync(path.join(runDir, 'logs', 'access.log'), 'utf8'),
+      errorLog: () => readOrEmpty(path.join(runDir, 'logs', 'error.log')),
       instanceLog: (i) => instances[i]!.log(),
       stop: undo,
     };

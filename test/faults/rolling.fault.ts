@@ -59,9 +59,10 @@ describe('a rolling restart under load (nginx, 3 instances, PostgreSQL)', () => 
     t.diagnostic(`${seconds} s under load: ${describeCounts(counts)}; ${lines.length} HTTP requests through nginx, ${proxyFailures.length} 5xx, ${retried} retried on another instance`);
     for (const s of steps) t.diagnostic(s);
 
+    const why = () => `\nnginx's 5xx lines:\n${proxyFailures.join('\n')}\nnginx's error log (last lines):\n${cluster.errorLog().split('\n').slice(-15).join('\n')}`;
     for (const [kind, c] of Object.entries(counts)) {
       assert.ok(c.served > 0, `${kind} requests ran`);
-      assert.equal(c.failed, 0, `no ${kind} request failed:\n${c.failures.join('\n')}`);
+      assert.equal(c.failed, 0, `no ${kind} request failed:\n${c.failures.join('\n')}${why()}`);
     }
     assert.deepEqual(proxyFailures, [], 'no 5xx through the proxy');
   });
